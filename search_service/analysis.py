@@ -1,0 +1,378 @@
+"""Vietnamese analysis: syllables, pyvi words, tone and accent normalisation, with offsets.
+
+This is the only module that imports pyvi, and it does so lazily (the model costs ~1.2 s and
+~120 MB). Every token carries its character offsets in the text it was cut from, so highlighting
+lands on exactly the characters the reader sees: ``text[start:end]`` is the token's surface form.
+
+>>> [(t, text) for t, s, e, text in syllables("Bình đẳng giới", fold=True)]
+[('binh', 'Bình'), ('dang', 'đẳng'), ('gioi', 'giới')]
+>>> exact_form("Hòa"), exact_form("HOÀ"), fold("ĐÀ NẴNG")
+('hoà', 'hoà', 'da nang')
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+from whoosh.analysis import Token, Tokenizer
+
+#: A syllable: letters and digits, with any combining marks (so NFD input stays one syllable).
+_SYLLABLE_RE = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
+
+#: Longest token kept in the index; longer runs (base64, hashes) are not words anyone types.
+MAX_TOKEN_CHARS = 64
+
+# pyvi's own syllabisation pattern (pyvi.ViTokenizer.sylabelize), kept identical so that the CRF
+# sees the tokens it was trained on, but matched with finditer so that we keep offsets.
+_PYVI_PATTERN = re.compile(
+    "("
+    + "|".join(
+        [
+            r"[A-ZĐ]+\.",
+            r"Tp\.",
+            r"Mr\.",
+            r"Mrs\.",
+            r"Ms\.",
+            r"Dr\.",
+            r"ThS\.",
+            r"==>",
+            r"->",
+            r"\.\.\.",
+            r">>",
+            r"\n",
+            r"\w+://[^\s]+",
+            r"([a-zA-Z0-9_.+-]+@([a-zA-Z0-9-]+\.)+[a-zA-Z0-9-]+)",
+            r"\d+([\.,_]\d+)+",
+            r"[^\w\s]",
+            r"\w+",
+        ]
+    )
+    + ")",
+    re.UNICODE,
+)
+
+# Old ("hòa", "thủy") and new ("hoà", "thuỷ") tone placement in open syllables oa, oe, uy are the
+# same word; the index keeps the new placement.
+_TONE_MOVES = {
+    old: new
+    for olds, news, tail in (
+        ("òóỏõọ", "àáảãạ", "a"),
+        ("òóỏõọ", "èéẻẽẹ", "e"),
+        ("ùúủũụ", "ỳýỷỹỵ", "y"),
+    )
+    for old, new in zip(
+        [o + tail for o in olds],
+        [("o" if tail in "ae" else "u") + n for n in news],
+        strict=True,
+    )
+}
+
+_exact_cache: dict[str, str] = {}
+_fold_cache: dict[str, str] = {}
+_CACHE_LIMIT = 500_000
+
+
+def _strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", bare).replace("đ", "d").replace("Đ", "D")
+
+
+def exact_form(surface: str) -> str:
+    """The indexed form of a syllable or word: NFC, lower case, one tone placement."""
+    form = _exact_cache.get(surface)
+    if form is None:
+        form = unicodedata.normalize("NFC", surface).lower()
+        if len(form) >= 2 and form[-2:] in _TONE_MOVES:
+            form = form[:-2] + _TONE_MOVES[form[-2:]]
+        if len(_exact_cache) > _CACHE_LIMIT:
+            _exact_cache.clear()
+        _exact_cache[surface] = form
+    return form
+
+
+def fold(surface: str) -> str:
+    """The accent-insensitive form: lower case, no tone or vowel marks, đ → d."""
+    form = _fold_cache.get(surface)
+    if form is None:
+        form = _strip_marks(surface.lower())
+        if len(_fold_cache) > _CACHE_LIMIT:
+            _fold_cache.clear()
+        _fold_cache[surface] = form
+    return form
+
+
+def has_diacritics(surface: str) -> bool:
+    """True when the text carries Vietnamese marks (so the reader typed them)."""
+    return fold(surface) != surface.lower()
+
+
+_forms_cache: dict[str, tuple[str, str]] = {}
+
+
+def forms(surface: str) -> tuple[str, str]:
+    """(exact form, folded form) of a syllable; equal when it carries no marks."""
+    pair = _forms_cache.get(surface)
+    if pair is None:
+        exact = exact_form(surface)
+        pair = (exact, fold(exact))
+        if len(_forms_cache) > _CACHE_LIMIT:
+            _forms_cache.clear()
+        _forms_cache[surface] = pair
+    return pair
+
+
+def syllable_forms(text: str) -> Iterator[tuple[str, str, int, int]]:
+    """Yield (exact form, folded form, start, end) for each syllable of ``text``."""
+    for m in _SYLLABLE_RE.finditer(text):
+        surface = m.group()
+        if len(surface) <= MAX_TOKEN_CHARS:
+            exact, folded = forms(surface)
+            if folded:
+                yield exact, folded, m.start(), m.end()
+
+
+def syllables(text: str, fold: bool = False) -> Iterator[tuple[str, int, int, str]]:
+    """Yield (indexed form, start, end, surface) for each syllable of ``text``."""
+    form_of = _fold_form if fold else exact_form
+    for m in _SYLLABLE_RE.finditer(text):
+        surface = m.group()
+        if len(surface) > MAX_TOKEN_CHARS:
+            continue
+        form = form_of(surface)
+        if form:
+            yield form, m.start(), m.end(), surface
+
+
+def _fold_form(surface: str) -> str:
+    # The module-level name ``fold`` is shadowed by the keyword argument inside syllables().
+    return fold(surface)
+
+
+# --- word segmentation (pyvi) ---------------------------------------------------------------
+
+_segment_cache: dict[str, list[tuple[int, int]]] = {}
+
+
+def _pyvi() -> Any:
+    """The pyvi tokenizer class, imported on first use."""
+    from pyvi.ViTokenizer import ViTokenizer
+
+    return ViTokenizer
+
+
+def preload() -> None:
+    """Load the segmentation model now (before forking workers, so they share its pages)."""
+    _pyvi()
+
+
+def _pyvi_labels(tokens: list[str]) -> list[str]:
+    """pyvi's CRF labels (B_W / I_W) for a token sequence."""
+    vi = _pyvi()
+    return vi.model.tagger_.tag(_features(tokens, vi.bi_grams, vi.tri_grams))
+
+
+def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> list[list[str]]:
+    """pyvi's features (ViTokenizer.word2features), built several times faster.
+
+    crfsuite scores an attribute by weight x value, so pyvi's False-valued flags add nothing and
+    are left out, and string features are passed in crfsuite's own ``name:value`` form.
+    The labels are identical to pyvi's (tests/test_analysis.py checks this on real articles).
+    """
+    n = len(tokens)
+    low = [t.lower() for t in tokens]
+    title = [t.istitle() for t in tokens]
+    upper = [t.isupper() for t in tokens]
+    bigram = [False] + [f"{low[i - 1]} {low[i]}" in bi_grams for i in range(1, n)]
+    trigram = [False, False] + [f"{low[i - 2]} {low[i - 1]} {low[i]}" in tri_grams for i in range(2, n)]
+    out = []
+    for i in range(n):
+        f = ["bias", "word.lower():" + low[i]]
+        if upper[i]:
+            f.append("word.isupper()")
+        if title[i]:
+            f.append("word.istitle()")
+        if tokens[i].isdigit():
+            f.append("word.isdigit()")
+        if i > 0:
+            f.append("-1:word.lower():" + low[i - 1])
+            if title[i - 1]:
+                f.append("-1:word.istitle()")
+            if upper[i - 1]:
+                f.append("-1:word.isupper()")
+            if bigram[i]:
+                f.append("-1:word.bi_gram()")
+            if i > 1 and trigram[i]:
+                f.append("-2:word.tri_gram()")
+        if i < n - 1:
+            f.append("+1:word.lower():" + low[i + 1])
+            if title[i + 1]:
+                f.append("+1:word.istitle()")
+            if upper[i + 1]:
+                f.append("+1:word.isupper()")
+            if bigram[i + 1]:
+                f.append("+1:word.bi_gram()")
+            if i < n - 2 and trigram[i + 2]:
+                f.append("+2:word.tri_gram()")
+        out.append(f)
+    return out
+
+
+def segment(text: str) -> list[tuple[int, int]]:
+    """Word spans (start, end) of ``text`` as pyvi segments it; multi-syllable words are one span.
+
+    Punctuation is left out. Spans computed elsewhere (worker processes) and handed over with
+    :func:`prime_segmentation` are used instead of running the model again.
+    """
+    cached = _segment_cache.pop(text, None)
+    if cached is not None:
+        return cached
+    return _segment(text)
+
+
+def _segment(text: str) -> list[tuple[int, int]]:
+    matches = list(_PYVI_PATTERN.finditer(text))
+    if not matches:
+        return []
+    tokens = [m.group() for m in matches]
+    labels = _pyvi_labels(tokens)
+    spans: list[tuple[int, int]] = []
+    start, end = matches[0].start(), matches[0].end()
+    for i in range(1, len(tokens)):
+        cur, prev = tokens[i], tokens[i - 1]
+        # pyvi's own joining rule (ViTokenizer.tokenize), plus: never across a line break.
+        if (
+            labels[i] == "I_W"
+            and cur not in string.punctuation
+            and prev not in string.punctuation
+            and not cur[0].isdigit()
+            and not prev[0].isdigit()
+            and not (cur[0].istitle() and not prev[0].istitle())
+            and _is_wordlike(cur)
+            and _is_wordlike(prev)
+            and "\n" not in text[end : matches[i].start()]
+        ):
+            end = matches[i].end()
+        else:
+            spans.append((start, end))
+            start, end = matches[i].start(), matches[i].end()
+    spans.append((start, end))
+    return [(s, e) for s, e in spans if _is_wordlike(text[s:e])]
+
+
+def _is_wordlike(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def prime_segmentation(text: str, spans: list[tuple[int, int]]) -> None:
+    """Hand over spans computed by :func:`segment` in another process; used once, then dropped."""
+    _segment_cache[text] = spans
+
+
+def clear_primed() -> None:
+    """Forget primed spans that were never used (an aborted batch)."""
+    _segment_cache.clear()
+
+
+def words(text: str) -> Iterator[tuple[str, int, int, str]]:
+    """Yield (indexed form, start, end, surface) for each pyvi word; syllables joined by ``_``."""
+    for start, end in segment(text):
+        surface = text[start:end]
+        if len(surface) > MAX_TOKEN_CHARS * 3:
+            continue
+        parts = [exact_form(m.group()) for m in _SYLLABLE_RE.finditer(surface)]
+        if parts:
+            yield "_".join(parts), start, end, surface
+
+
+def segmented(text: str) -> str:
+    """The text as pyvi would write it: words joined by ``_``, separated by spaces (for evaluation)."""
+    return " ".join(text[s:e].replace(" ", "_") for s, e in segment(text))
+
+
+# --- the Whoosh side --------------------------------------------------------------------------
+
+
+class VietnameseTokenizer(Tokenizer):
+    """Whoosh tokenizer for Vietnamese text.
+
+    ``unit="syllable"``: each syllable's exact form, and at the same position its accent-folded
+    form when that differs. One field thus answers both accented queries (exact terms such as
+    "hà", which no folded form can equal) and unaccented ones (folded terms such as "ha", which
+    every exact form without marks already equals), and phrases work with either.
+    ``unit="word"``: pyvi's multi-syllable words ("bình_đẳng"), the evidence single syllables
+    cannot give. Keep this class at this import path and free of model objects: Whoosh pickles
+    it into the index's schema.
+
+    >>> [(t.text, t.pos) for t in VietnameseTokenizer()("Hà Nội 2024", positions=True)]
+    [('hà', 0), ('ha', 0), ('nội', 1), ('noi', 1), ('2024', 2)]
+    >>> [t.text for t in VietnameseTokenizer(unit="word")("Bình đẳng giới ở Hà Nội")]
+    ['bình_đẳng', 'hà_nội']
+    """
+
+    def __init__(self, unit: str = "syllable") -> None:
+        if unit not in ("syllable", "word"):
+            raise ValueError(f"unknown unit {unit!r}")
+        self.unit = unit
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VietnameseTokenizer) and self.unit == other.unit
+
+    def __hash__(self) -> int:
+        return hash(self.unit)
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[Token]:
+        """Yield Whoosh tokens (one Token object, reused, as Whoosh tokenizers do)."""
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        t.boost = 1.0
+        t.stopped = False
+        if not tokenize:
+            t.original = t.text = value
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar = start_char
+                t.endchar = start_char + len(value)
+            yield t
+            return
+        if self.unit == "word":
+            for pos, (form, start, end, surface) in enumerate(words(value), start_pos):
+                if "_" not in form:
+                    continue
+                t.text = form
+                if keeporiginal:
+                    t.original = surface
+                if positions:
+                    t.pos = pos
+                if chars:
+                    t.startchar, t.endchar = start_char + start, start_char + end
+                yield t
+            return
+        for pos, (exact, folded, start, end) in enumerate(syllable_forms(value), start_pos):
+            t.text = exact
+            if keeporiginal:
+                t.original = value[start:end]
+            if positions:
+                t.pos = pos
+            if chars:
+                t.startchar, t.endchar = start_char + start, start_char + end
+            yield t
+            if folded != exact:
+                t.text = folded
+                yield t

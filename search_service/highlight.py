@@ -1,0 +1,135 @@
+"""Highlighted titles and snippets: the only place where markup is produced.
+
+Matches are found by running the same syllable analysis as the index over the stored text, so
+``<mark>`` lands on exactly the characters the reader sees, also when the query had no
+diacritics and the text has them. Everything else is HTML-escaped. There is no length limit:
+long articles are highlighted to the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+from .analysis import exact_form, fold, syllables
+
+SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Term:
+    """What to mark: an exact form when the reader typed diacritics, else a folded form."""
+
+    exact: str | None
+    folded: str
+
+
+def terms_for(syllables_: Iterable) -> list[Term]:
+    """Highlight terms from query syllables (objects with exact, folded, accented)."""
+    seen: dict[tuple, Term] = {}
+    for s in syllables_:
+        t = Term(s.exact if s.accented else None, s.folded)
+        seen.setdefault((t.exact, t.folded), t)
+    return list(seen.values())
+
+
+def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]:
+    """(start, end, term index) of each syllable of ``text`` that matches a term.
+
+    A term typed with diacritics marks exact matches; if the text has none of them, its folded
+    matches are marked instead (the article was found through them).
+    """
+    if not text or not terms:
+        return []
+    exact_terms = {t.exact: i for i, t in enumerate(terms) if t.exact is not None}
+    folded_terms: dict[str, list[int]] = {}
+    for i, t in enumerate(terms):
+        folded_terms.setdefault(t.folded, []).append(i)
+    exact_hits: list[tuple[int, int, int]] = []
+    folded_hits: list[tuple[int, int, int]] = []
+    for _, start, end, surface in syllables(text):
+        form = exact_form(surface)
+        if form in exact_terms:
+            exact_hits.append((start, end, exact_terms[form]))
+            continue
+        for i in folded_terms.get(fold(surface), ()):
+            folded_hits.append((start, end, i))
+            break
+    found_exact = {i for _, _, i in exact_hits}
+    hits = exact_hits + [h for h in folded_hits if terms[h[2]].exact is None or h[2] not in found_exact]
+    hits.sort()
+    return hits
+
+
+def mark(text: str, spans: Sequence[tuple[int, int, int]], start: int = 0, end: int | None = None) -> str:
+    """Escape ``text[start:end]`` and wrap the spans in <mark>; neighbours separated by spaces merge."""
+    end = len(text) if end is None else end
+    out: list[str] = []
+    pos = start
+    merged: list[list[int]] = []
+    for s, e, _ in spans:
+        if s < start or e > end:
+            continue
+        if merged and not text[merged[-1][1] : s].strip():
+            merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    for s, e in merged:
+        out.append(escape(text[pos:s], quote=False))
+        out.append("<mark>" + escape(text[s:e], quote=False) + "</mark>")
+        pos = e
+    out.append(escape(text[pos:end], quote=False))
+    return "".join(out)
+
+
+def highlight_title(title: str, terms: Sequence[Term]) -> str:
+    """The whole title, escaped, with matches marked."""
+    return mark(title, find_matches(title, terms))
+
+
+def snippet(text: str, terms: Sequence[Term], max_chars: int = SNIPPET_CHARS) -> tuple[str, int]:
+    """The best window of ``text`` (the most distinct terms, then the most matches), marked.
+
+    Returns (html, number of distinct terms in it). Without matches, the start of the text.
+    """
+    hits = find_matches(text, terms)
+    if not hits:
+        return _window_html(text, 0, min(len(text), max_chars), []), 0
+    best = (-1, -1, 0)
+    j = 0
+    for i, (s, _, _) in enumerate(hits):
+        while j < len(hits) and hits[j][1] - s <= max_chars:
+            j += 1
+        window = hits[i:j]
+        score = (len({h[2] for h in window}), len(window), -s)
+        if score > best:
+            best, first, last = score, i, j
+    window = hits[first:last]
+    span_start, span_end = window[0][0], window[-1][1]
+    # Centre the matches in the window, then snap the edges to whitespace.
+    slack = max(0, max_chars - (span_end - span_start))
+    start = max(0, span_start - slack // 3)
+    end = min(len(text), max(span_end, start + max_chars))
+    start = _snap_left(text, start, span_start)
+    end = _snap_right(text, end, span_end)
+    return _window_html(text, start, end, window), best[0]
+
+
+def _snap_left(text: str, start: int, limit: int) -> int:
+    if start == 0:
+        return 0
+    space = text.find(" ", start, limit)
+    return space + 1 if space != -1 else start
+
+
+def _snap_right(text: str, end: int, limit: int) -> int:
+    if end >= len(text):
+        return len(text)
+    space = text.rfind(" ", limit, end)
+    return space if space != -1 else end
+
+
+def _window_html(text: str, start: int, end: int, spans: Sequence[tuple[int, int, int]]) -> str:
+    body = mark(text, spans, start, end).replace("\n", " ")
+    return ("…" if start > 0 else "") + body.strip() + ("…" if end < len(text) else "")

@@ -1,0 +1,201 @@
+"""Where indexes live on disk: open, create, lock and atomically switch them.
+
+Layout of an index directory (``--index-dir``, default ``./index``)::
+
+    index/
+      CURRENT          name of the live generation, replaced atomically (rename)
+      gen-<stamp>/     a Whoosh index plus META.json (schema version, creation time)
+      write.lock       held (flock) by whoever writes; released by the kernel if it dies
+
+A reindex builds a new generation beside the live one and then rewrites CURRENT, so a reader
+sees either the old complete index or the new complete one, never a half-built one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
+
+from .errors import IndexCorrupt, IndexLocked, IndexMissing, IndexWriteFailed, SchemaMismatch
+from .schema import SCHEMA_VERSION, build_schema
+
+CURRENT = "CURRENT"
+META = "META.json"
+LOCK = "write.lock"
+GEN_PREFIX = "gen-"
+
+
+class IndexStore:
+    """An index directory: its live generation, its lock, its generations."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"IndexStore({str(self.root)!r})"
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def current_name(self) -> str | None:
+        """Name of the live generation, or None when there is no index yet."""
+        try:
+            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IndexCorrupt(str(self.root), f"cannot read {CURRENT}: {exc.strerror}") from exc
+        return name or None
+
+    def current_path(self) -> Path:
+        """Directory of the live generation; IndexMissing when there is none."""
+        name = self.current_name()
+        if name is None:
+            raise IndexMissing(str(self.root))
+        path = self.root / name
+        if not path.is_dir():
+            raise IndexCorrupt(str(self.root), f"{CURRENT} names {name}, which does not exist")
+        return path
+
+    def exists(self) -> bool:
+        """True when there is a live generation."""
+        return self.current_name() is not None
+
+    def open(self) -> whoosh_index.Index:
+        """Open the live index for reading, checking its schema version."""
+        return open_generation(self.current_path(), str(self.root))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the write lock, waiting up to ``timeout`` seconds for another writer."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexWriteFailed(f"cannot create the index directory {self.root}: {exc.strerror}") from exc
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                        raise IndexLocked(
+                            f"index in {self.root} is being written by another process (pid {holder}); "
+                            "wait for it to finish, or pass --wait SECONDS to wait for the lock"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def create_generation(self) -> Path:
+        """Create an empty index in a new generation directory (not yet live)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self.root / f"{GEN_PREFIX}{stamp}"
+        try:
+            path.mkdir(parents=True)
+            FileStorage(str(path)).create_index(build_schema())
+            write_json_atomic(
+                path / META,
+                {"schema_version": SCHEMA_VERSION, "created": datetime.now(UTC).isoformat()},
+            )
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise IndexWriteFailed(f"cannot create an index in {path}: {exc.strerror}") from exc
+        return path
+
+    def switch_to(self, path: Path) -> None:
+        """Make ``path`` the live generation (atomic rename), then remove the others."""
+        try:
+            write_text_atomic(self.root / CURRENT, path.name + "\n")
+        except OSError as exc:
+            raise IndexWriteFailed(f"cannot switch the index in {self.root}: {exc.strerror}") from exc
+        self.remove_stale(keep=path.name)
+
+    def remove_stale(self, keep: str) -> None:
+        """Remove every generation but ``keep`` (old ones and abandoned half-built ones).
+
+        Readers that still have an old generation open keep reading it: on POSIX an unlinked
+        file lives on while it is open.
+        """
+        for child in self.root.glob(f"{GEN_PREFIX}*"):
+            if child.name != keep and child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+
+    def open_or_create(self) -> whoosh_index.Index:
+        """The live index for writing, creating a first generation when there is none."""
+        if self.current_name() is None:
+            self.switch_to(self.create_generation())
+        return self.open()
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of the live generation."""
+        return sum(f.stat().st_size for f in self.current_path().iterdir() if f.is_file())
+
+    def last_modified(self) -> datetime:
+        """When the live generation last committed."""
+        path = self.current_path()
+        tocs = list(path.glob("*.toc")) or [path]
+        return datetime.fromtimestamp(max(p.stat().st_mtime for p in tocs), UTC)
+
+
+def open_generation(path: Path, root: str) -> whoosh_index.Index:
+    """Open one generation directory, turning Whoosh's errors into ours."""
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SchemaMismatch(root, "unknown (no META.json)", SCHEMA_VERSION) from None
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(root, f"unreadable {META}: {exc}") from exc
+    found = meta.get("schema_version") if isinstance(meta, dict) else None
+    if found != SCHEMA_VERSION:
+        raise SchemaMismatch(root, found, SCHEMA_VERSION)
+    try:
+        return FileStorage(str(path)).open_index()
+    except whoosh_index.EmptyIndexError:
+        raise IndexMissing(root) from None
+    except Exception as exc:  # Whoosh raises bare pickling/IO/struct errors on damaged files
+        raise IndexCorrupt(root, f"{type(exc).__name__}: {exc}") from exc
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a small file so that readers see the old content or the new, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON atomically (see write_text_atomic)."""
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for 'no space left' and 'quota exceeded' errors."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

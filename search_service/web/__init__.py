@@ -1,0 +1,38 @@
+"""The web layer: a thin shell mapping HTTP to the search core and domain errors to statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+
+from ..config import Settings
+from ..searching import SearchEngine
+from ..store import IndexStore
+
+
+def build_app(config: dict[str, Any] | None = None) -> Flask:
+    """The Flask app: settings from the environment, then ``config``; nothing opened yet."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    settings = Settings.from_env()
+    app.config.update(INDEX_DIR=settings.index_dir, CACHE_SIZE=settings.cache_size, JSON_SORT_KEYS=False)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    if config:
+        app.config.update(config)
+    from . import api, errors, pages
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    errors.register(app)
+    return app
+
+
+def engine() -> SearchEngine:
+    """This app's search engine, created on first use (per process: after gunicorn forks)."""
+    ext = current_app.extensions
+    if "search_engine" not in ext:
+        ext["search_engine"] = SearchEngine(
+            IndexStore(current_app.config["INDEX_DIR"]), cache_size=int(current_app.config["CACHE_SIZE"])
+        )
+    return ext["search_engine"]

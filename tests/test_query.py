@@ -1,0 +1,86 @@
+"""Query syntax and request validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_service.errors import BadQuery
+from search_service.query import MAX_QUERY_CHARS, build_plan, parse_query, parse_request
+from search_service.schema import build_schema
+
+
+def test_plain_words():
+    p = parse_query("bình đẳng giới")
+    assert p.plain == ["bình", "đẳng", "giới"] and not p.required and not p.excluded
+
+
+def test_editor_syntax():
+    p = parse_query('"bình đẳng" -bóng title:Hà tag:"AFF Cup" author:Nam a OR b')
+    assert [(c.text, c.phrase, c.field) for c in p.required] == [
+        ("bình đẳng", True, None),
+        ("Hà", False, "title"),
+        ("AFF Cup", True, "tag"),
+        ("Nam", False, "author"),
+    ]
+    assert [c.text for c in p.excluded] == ["bóng"]
+    assert [[c.text for c in g] for g in p.any_of] == [["a", "b"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ('"bình đẳng giới', ["bình", "đẳng", "giới"]),  # unclosed quote
+        ("bình - giới", ["bình", "giới"]),  # lone minus: dropped by analysis, never an error
+        ("title:", ["title:"]),
+        ("OR", []),
+        ("a OR", ["a"]),
+        ("title: hà", ["title:", "hà"]),
+    ],
+)
+def test_malformed_syntax_reads_as_plain_words(text, plain):
+    p = parse_query(text)
+    assert [w for w in p.plain if w.strip("-")] == plain
+
+
+def test_plan_never_fails_on_odd_queries():
+    schema = build_schema()
+    for q in ['"', '""', "-", "--", "title:", 'tag:""', "OR OR OR", ":::", "a" * 900, '-"x', "😀", "\x07"]:
+        build_plan(schema, parse_request({"q": q}))
+
+
+def test_unaccented_and_accented_syllables():
+    plan = build_plan(build_schema(), parse_request({"q": "Hà noi"}))
+    assert [(s.exact, s.folded, s.accented) for s in plan.syllables] == [("hà", "ha", True), ("noi", "noi", False)]
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"from": "2022-13-01"}, "from"),
+        ({"to": "yesterday"}, "to"),
+        ({"from": "2022-12-01", "to": "2022-11-01"}, "from"),
+        ({"size": "1000"}, "size"),
+        ({"size": "0"}, "size"),
+        ({"size": "ten"}, "size"),
+        ({"page": "0"}, "page"),
+        ({"page": "99999999"}, "page"),
+        ({"sort": "random"}, "sort"),
+        ({"q": "x" * (MAX_QUERY_CHARS + 1)}, "q"),
+        ({"q": "a\x00b"}, "q"),
+    ],
+)
+def test_bad_parameters_are_named(params, param):
+    with pytest.raises(BadQuery) as err:
+        parse_request(params)
+    assert err.value.param == param
+    assert param in str(err.value)
+
+
+def test_good_parameters():
+    r = parse_request(
+        {"q": "  Hà   Nội ", "from": "2022-11-01", "to": "2022-11-30", "sort": "newest", "page": "2", "size": "20"},
+        {"section": ["Xã hội", "Xã hội", "Thể thao"], "tag": []},
+    )
+    assert r.q == "Hà Nội" and r.sections == ("Xã hội", "Thể thao") and r.page == 2 and r.size == 20
+    assert r.offset == 20
+    assert parse_request(r.to_params() | {"section": None}, {"section": list(r.sections)}) == r

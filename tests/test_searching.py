@@ -1,0 +1,196 @@
+"""Searching a real index: Vietnamese matching, ranking order, syntax, filters, facets, extras."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from search_service.errors import ArticleNotFound
+from search_service.indexer import delete, ingest
+from search_service.query import parse_request
+from search_service.searching import SearchEngine
+from search_service.sources import read_paths
+from search_service.store import IndexStore
+
+from .conftest import FIXTURE_ARTICLES, TTTD_PAGE, write_jsonl
+
+TTTD_ID = "page:page-tttd-2022-11-14"
+
+
+@pytest.fixture(scope="module")
+def engine(index_store: IndexStore):
+    eng = SearchEngine(index_store)
+    yield eng
+    eng.close()
+
+
+def search(engine: SearchEngine, multi: dict | None = None, **params: str):
+    return engine.search(parse_request(params, multi))
+
+
+def ids(page) -> list[str]:
+    return [h.id for h in page.results]
+
+
+def marked(html: str) -> list[str]:
+    return re.findall(r"<mark>(.*?)</mark>", html)
+
+
+@pytest.mark.parametrize("q", ["bình đẳng giới", "binh dang gioi", "BÌNH ĐẲNG GIỚI", "Binh Dang Gioi"])
+def test_accent_insensitive_search_finds_and_highlights(engine, q):
+    page = search(engine, q=q)
+    assert "fx-1" in ids(page)[:3]
+    hit = next(h for h in page.results if h.id == "fx-1")
+    assert marked(hit.title_html) == ["bình đẳng giới"]
+
+
+@pytest.mark.skipif(not TTTD_PAGE.exists(), reason="shared data not present")
+@pytest.mark.parametrize("q", ["bình đẳng giới", "binh dang gioi"])
+def test_the_tttd_page_is_found_with_section_date_and_highlights(engine, q):
+    page = search(engine, {"section": ["Xã hội"]}, q=q, **{"from": "2022-11-01", "to": "2022-11-30"})
+    assert TTTD_ID in ids(page)
+    hit = next(h for h in page.results if h.id == TTTD_ID)
+    assert hit.section == "Xã hội" and hit.published.startswith("2022-11-14T12:48")
+    assert "bình đẳng giới" in [m.lower() for m in marked(hit.snippet_html)]
+
+
+def test_exact_diacritics_rank_above_folded_matches(engine):
+    page = search(engine, q="chó")
+    assert ids(page)[0] == "fx-3"
+    assert marked(page.results[0].title_html) == ["chó"]
+
+
+def test_tone_placement_variants_match(engine):
+    for q in ["hoà giải", "hòa giải", "hoa giai"]:
+        assert ids(search(engine, q=q))[0] == "fx-4"
+
+
+def test_all_words_rank_before_some_words_and_pages_are_never_empty(engine):
+    page = search(engine, q="bình đẳng giới xyzzyqq", size=50)
+    assert page.total > 0  # an unknown word does not empty the page
+    full = search(engine, q="bình đẳng giới", size=50)
+    all_words = set(ids(full))
+    # every article that has all of the known words comes before any that has only some
+    order = ids(page)
+    first_partial = next((i for i, h in enumerate(order) if h not in all_words), len(order))
+    assert set(order[:first_partial]) <= all_words
+
+
+def test_words_standing_together_rank_higher(engine):
+    order = ids(search(engine, q="bình đẳng giới", size=50))
+    assert order.index("fx-1") < 3
+
+
+def test_editor_syntax(engine):
+    assert ids(search(engine, q='"Mỹ Đình"'))[0] == "fx-2"
+    assert "fx-3" not in ids(search(engine, q="chó -mèo"))
+    either = ids(search(engine, q="Thái OR chung", size=50))
+    assert {"fx-2", "fx-3"} <= set(either)
+    assert ids(search(engine, q="title:thuỷ"))[:9].count("fx-4") == 1  # "thủy" and "thuỷ" are one word
+    assert ids(search(engine, q='title:"thuỷ chung"')) == ["fx-4"]
+    assert "fx-4" not in ids(search(engine, q='title:"chung thuỷ"'))
+    assert set(ids(search(engine, q='tag:"bóng đá"'))) == {"fx-2"}
+    assert set(ids(search(engine, q='author:"nguyen thu ha"'))) == {"fx-1", "fx-4"}
+    assert set(ids(search(engine, q="author:nguyễn gia đình"))) == {"fx-1"}
+
+
+def test_filters_do_not_change_ranking(engine):
+    plain = search(engine, q="hà nội", size=50)
+    filtered = search(engine, {"section": ["Xã hội"]}, q="hà nội", size=50)
+    expected = [h.id for h in plain.results if h.section == "Xã hội"]
+    assert ids(filtered) == expected[: len(ids(filtered))]
+    assert all(h.section == "Xã hội" for h in filtered.results)
+    scores = {h.id: h.score for h in plain.results}
+    assert all(scores[h.id] == h.score for h in filtered.results if h.id in scores)
+
+
+def test_section_filter_is_accent_and_case_insensitive(engine):
+    assert ids(search(engine, {"section": ["xa hoi"]}, q="chó")) == ids(
+        search(engine, {"section": ["Xã hội"]}, q="chó")
+    )
+
+
+def test_date_range_is_inclusive_hanoi_time(engine):
+    page = search(engine, **{"from": "2021-12-05", "to": "2021-12-05"})
+    assert ids(page) == ["fx-2"]
+    assert search(engine, **{"from": "2021-12-06", "to": "2022-01-01"}).total == 0
+
+
+def test_empty_query_with_filters_lists_newest_first(engine):
+    page = search(engine, {"section": ["Xã hội"]})
+    dates = [h.published for h in page.results]
+    assert dates == sorted(dates, reverse=True) and page.total >= 2
+
+
+def test_sort_newest_and_oldest(engine):
+    newest = search(engine, sort="newest", author="Nguyễn Thu Hà")
+    oldest = search(engine, sort="oldest", author="nguyen thu ha")
+    assert ids(newest) == ["fx-1", "fx-4"] and ids(oldest) == ["fx-4", "fx-1"]
+
+
+def test_facets_count_sections_and_years(engine):
+    page = search(engine, q="hà nội")
+    assert sum(page.facets["section"].values()) == page.total
+    assert page.facets["year"].get("2022", 0) >= 1
+
+
+def test_pagination(engine):
+    first = search(engine, q="việt nam", size=5)
+    second = search(engine, q="việt nam", size=5, page=2)
+    assert first.total == second.total > 10
+    assert not set(ids(first)) & set(ids(second))
+    both = search(engine, q="việt nam", size=10)
+    assert ids(both) == ids(first) + ids(second)
+    past = search(engine, q="việt nam", size=50, page=100)
+    assert past.results == [] and past.total == first.total
+
+
+def test_did_you_mean(engine):
+    page = search(engine, q="bình đẳg giới")
+    assert page.suggestion == "bình đẳng giới"
+    assert search(engine, q="bình đẳng giới").suggestion is None
+
+
+def test_related_and_suggest_and_get(engine):
+    related = engine.related("fx-1", 5)
+    assert related and "fx-1" not in [h.id for h in related]
+    titles = [s["title"] for s in engine.suggest("binh dang g")]
+    assert "Thúc đẩy bình đẳng giới trong gia đình" in titles
+    assert engine.get("fx-2").section == "Thể thao"
+    with pytest.raises(ArticleNotFound):
+        engine.get("does-not-exist")
+
+
+def test_repeated_query_is_served_from_cache(engine):
+    req = parse_request({"q": "thị trường"})
+    engine.search(req)
+    again = engine.search(req)
+    assert again.took_ms < 5
+
+
+def test_new_edited_and_deleted_articles_show_up_in_a_live_engine(tmp_path: Path):
+    store = IndexStore(tmp_path / "ix")
+    ingest(store, read_paths([str(write_jsonl(tmp_path / "a.jsonl", FIXTURE_ARTICLES))]), jobs=1)
+    engine = SearchEngine(store)
+    try:
+        req = parse_request({"q": "bình đẳng giới"})
+        assert "fx-1" in ids(engine.search(req))
+        delete(store, ["fx-1"])
+        assert "fx-1" not in ids(engine.search(req))
+        edited = dict(FIXTURE_ARTICLES[1], title="Bình đẳng giới trong thể thao")
+        ingest(store, read_paths([str(write_jsonl(tmp_path / "b.jsonl", [edited]))]), jobs=1)
+        found = ids(engine.search(req))
+        assert found.count("fx-2") == 1 and "fx-1" not in found
+        assert engine.get("fx-2").title == "Bình đẳng giới trong thể thao"
+    finally:
+        engine.close()
+
+
+def test_stats(engine):
+    stats = engine.stats()
+    assert stats["articles"] >= 304
+    assert stats["sections"]["Xã hội"] >= 2
+    assert stats["published_first"].startswith("2020-01-15")
+    assert stats["size_bytes"] > 0
