@@ -278,14 +278,16 @@ def clear_primed() -> None:
     _segment_cache.clear()
 
 
-def words(text: str) -> Iterator[tuple[str, int, int, str]]:
+def words(text: str, compounds_only: bool = False) -> Iterator[tuple[str, int, int, str]]:
     """Yield (indexed form, start, end, surface) for each pyvi word; syllables joined by ``_``."""
     for start, end in segment(text):
         surface = text[start:end]
         if len(surface) > MAX_TOKEN_CHARS * 3:
             continue
+        if compounds_only and surface.isalnum():
+            continue  # one syllable: the syllable fields already have it
         parts = [exact_form(m.group()) for m in _SYLLABLE_RE.finditer(surface)]
-        if parts:
+        if len(parts) > 1 or (parts and not compounds_only):
             yield "_".join(parts), start, end, surface
 
 
@@ -352,9 +354,7 @@ class VietnameseTokenizer(Tokenizer):
             yield t
             return
         if self.unit == "word":
-            for pos, (form, start, end, surface) in enumerate(words(value), start_pos):
-                if "_" not in form:
-                    continue
+            for pos, (form, start, end, surface) in enumerate(words(value, compounds_only=True), start_pos):
                 t.text = form
                 if keeporiginal:
                     t.original = surface

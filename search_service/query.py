@@ -255,6 +255,7 @@ class QueryPlan:
     mask: wq.Query | None
     highlight: list[Syllable]  # what to mark in titles and snippets
     syllables: list[Syllable]  # the plain syllables, for "did you mean"
+    nothing_searchable: bool = False  # text was typed, but no word in it can match ("!!!")
 
     @property
     def matching(self) -> wq.Query | None:
@@ -362,7 +363,8 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
         filters.append(wq.DateRange("published_at", start, end))
     filt = (wq.And(filters) if len(filters) > 1 else filters[0]) if filters else None
     mask = (wq.Or(excluded) if len(excluded) > 1 else excluded[0]) if excluded else None
-    return QueryPlan(all_words, any_words, boost, filt, mask, highlight, plain)
+    nothing = bool(request.q.strip()) and all_words is None and mask is None
+    return QueryPlan(all_words, any_words, boost, filt, mask, highlight, plain, nothing)
 
 
 def _day_start(day: date) -> datetime:

@@ -173,6 +173,8 @@ class SearchEngine:
 
     def _run(self, s: Searcher, plan: QueryPlan, request: SearchRequest) -> tuple[list, int, dict]:
         offset, size = request.offset, request.size
+        if plan.nothing_searchable:
+            return [], 0, {"section": {}, "year": {}}
         facets = {"section": sorting.FieldFacet("section"), "year": sorting.FieldFacet("year")}
         main = plan.matching or wq.Every()
         counted = s.search(main, filter=plan.filter, mask=plan.mask, groupedby=facets, scored=False, limit=None)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,29 @@ def app(index_store: IndexStore):
 def client(app):
     """A test client of the app."""
     return app.test_client()
+
+
+VNTC_FULL = SHARED / "news-vntc.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def vntc_full_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The whole VNTC corpus indexed by the CLI once per session: (index dir, its --json summary).
+
+    Slow (tens of minutes on 2 cores): only for tests marked ``slow``. Set SEARCH_TEST_VNTC_INDEX to
+    a directory to build it there once and reuse it across runs.
+    """
+    if not VNTC_FULL.exists():
+        pytest.skip(f"shared data not present: {VNTC_FULL}")
+    reuse = os.environ.get("SEARCH_TEST_VNTC_INDEX")
+    index_dir = Path(reuse) if reuse else tmp_path_factory.mktemp("vntc-full") / "index"
+    summary_file = index_dir.parent / f"{index_dir.name}.summary.json"
+    if reuse and summary_file.exists() and (index_dir / "CURRENT").exists():
+        return index_dir, json.loads(summary_file.read_text(encoding="utf-8"))
+    cmd = [sys.executable, "-m", "search_service.cli", "index", str(VNTC_FULL), "--index-dir", str(index_dir),
+           "--json", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 3, done.stderr[-2000:]  # 3: finished, some records rejected
+    summary = json.loads(done.stdout.splitlines()[-1])
+    summary_file.write_text(json.dumps(summary), encoding="utf-8")
+    return index_dir, summary

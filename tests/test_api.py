@@ -144,3 +144,9 @@ def test_openapi_describes_the_routes(client):
     }
     params = {p["name"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
     assert params == {"q", "section", "tag", "author", "from", "to", "sort", "page", "size"}
+
+
+def test_query_without_searchable_words_finds_nothing(client):
+    for q in ("!!!", "...", "-", '""'):
+        data = client.get("/api/search", query_string={"q": q}).get_json()
+        assert data["total"] == 0 and data["results"] == [], q

@@ -54,14 +54,16 @@ def register(app: Flask) -> None:
         extra = {"param": exc.param} if isinstance(exc, BadQuery) else {}
         if _wants_json():
             return error_response(status, code, str(exc), **extra)
-        return render_template("error.html", status=status, message=str(exc)), status
+        headers = {"Retry-After": "10"} if status == 503 else {}
+        return render_template("error.html", status=status, message=str(exc)), status, headers
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        message = {404: "không tìm thấy trang này (not found)", 405: "method not allowed"}.get(
-            exc.code or 500, exc.description or exc.name
-        )
+        message = {
+            404: "Không tìm thấy trang này.",
+            405: "Phương thức này không được hỗ trợ: dịch vụ chỉ cho phép đọc (GET).",
+        }.get(exc.code or 500, exc.description or exc.name)
         if _wants_json():
             return error_response(exc.code or 500, code, message)
         return render_template("error.html", status=exc.code, message=message), exc.code
@@ -69,7 +71,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         app.logger.exception("unexpected error on %s", request.path)
-        message = "internal error: the request could not be answered; it has been logged"
+        message = "Lỗi máy chủ: yêu cầu chưa được trả lời; lỗi đã được ghi lại (internal error, logged)."
         if _wants_json():
             return error_response(500, "internal_error", message)
         return render_template("error.html", status=500, message=message), 500

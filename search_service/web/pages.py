@@ -253,9 +253,8 @@ def year_facets(counts: dict[str, int], req: SearchRequest) -> list[FacetLink]:
             continue  # articles without a date are counted under a sentinel value
         first, last = _year_range(year)
         active = (req.date_from, req.date_to) == (first, last)
-        link = (
-            search_url(req, date_from=None, date_to=None) if active else search_url(req, date_from=first, date_to=last)
-        )
+        span = (None, None) if active else (first, last)
+        link = search_url(req, date_from=span[0], date_to=span[1])
         out.append(FacetLink(str(year), n, link, active))
     return sorted(out, key=lambda f: f.label, reverse=True)
 
@@ -324,6 +323,7 @@ def search_page():
         "overview": overview,
         "sections": section_options(overview.facets.get("section", {}), req),
         "sort_labels": SORT_LABELS,
+        "default_size": DEFAULT_PAGE_SIZE,
         "chips": active_filters(req),
         "clear_url": search_url(req, sections=(), tags=(), author=None, date_from=None, date_to=None),
         "browse_sections": section_facets(overview.facets.get("section", {}), SearchRequest()),
