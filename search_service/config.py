@@ -23,6 +23,9 @@ class Settings:
     workers: int = _setting(2, "SEARCH_WORKERS", "gunicorn worker processes")  # type: ignore[assignment]
     timeout: int = _setting(30, "SEARCH_TIMEOUT", "seconds before a stuck worker is restarted")  # type: ignore[assignment]
     cache_size: int = _setting(512, "SEARCH_CACHE_SIZE", "search results kept per worker")  # type: ignore[assignment]
+    time_budget_ms: int = _setting(  # type: ignore[assignment]
+        2000, "SEARCH_TIME_BUDGET_MS", "milliseconds a search may spend before answering with what it found"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

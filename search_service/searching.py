@@ -8,6 +8,7 @@ are turned into plain data before the searcher is released.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -16,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 
+from whoosh import collectors, sorting
 from whoosh import query as wq
-from whoosh import sorting
-from whoosh.searching import Searcher
+from whoosh.searching import Results, Searcher
 
 from .articles import HANOI, Article
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
@@ -28,6 +29,43 @@ from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
 
 RESULT_CACHE_SIZE = 512
+TIME_BUDGET = 2.0  # seconds one search may spend matching before it answers with what it has
+
+log = logging.getLogger(__name__)
+
+
+class _DeadlineCollector(collectors.WrappingCollector):
+    """Stops collecting once the deadline has passed (checked every 64 matches, no timer thread)."""
+
+    def __init__(self, child: collectors.Collector, deadline: float) -> None:
+        self.child = child
+        self.deadline = deadline
+        self.seen = 0
+
+    def collect_matches(self) -> None:
+        for sub_docnum in self.child.matches():
+            self.collect(sub_docnum)
+
+    def collect(self, sub_docnum: int) -> object:
+        self.seen += 1
+        if not self.seen & 63 and time.monotonic() > self.deadline:
+            raise collectors.TimeLimit
+        return self.child.collect(sub_docnum)
+
+
+def _budgeted(s: Searcher, q: wq.Query, deadline: float, **kwargs: object) -> tuple[Results, bool]:
+    """Run a search that gives up at ``deadline``; returns (results so far, whether it ran out)."""
+    collector = s.collector(**kwargs)
+    if isinstance(collector, collectors.FilterCollector):
+        # Filtering happens in the outermost collector's loop: time the collection inside it.
+        collector.child = _DeadlineCollector(collector.child, deadline)
+    else:
+        collector = _DeadlineCollector(collector, deadline)
+    try:
+        s.search_with_collector(q, collector)
+    except collectors.TimeLimit:
+        return collector.results(), True
+    return collector.results(), False
 
 
 @dataclass
@@ -87,8 +125,11 @@ class _Handle:
 class SearchEngine:
     """Searches, article look-ups, related articles, suggestions and stats over one index."""
 
-    def __init__(self, store: IndexStore, cache_size: int = RESULT_CACHE_SIZE) -> None:
+    def __init__(
+        self, store: IndexStore, cache_size: int = RESULT_CACHE_SIZE, time_budget: float = TIME_BUDGET
+    ) -> None:
         self.store = store
+        self.time_budget = time_budget
         self._local = threading.local()
         self._handles: list[_Handle] = []
         self._handles_lock = threading.Lock()
@@ -172,12 +213,21 @@ class SearchEngine:
         return SearchPage(request.q, total, request.page, request.size, 0.0, results, facets, suggestion)
 
     def _run(self, s: Searcher, plan: QueryPlan, request: SearchRequest) -> tuple[list, int, dict]:
-        offset, size = request.offset, request.size
         if plan.nothing_searchable:
             return [], 0, {"section": {}, "year": {}}
+        deadline = time.monotonic() + self.time_budget
+        out_of_time = False
+
+        def run(q: wq.Query, **kwargs: object) -> Results:
+            nonlocal out_of_time
+            results, late = _budgeted(s, q, deadline, filter=plan.filter, **kwargs)
+            out_of_time = out_of_time or late
+            return results
+
+        offset, size = request.offset, request.size
         facets = {"section": sorting.FieldFacet("section"), "year": sorting.FieldFacet("year")}
         main = plan.matching or wq.Every()
-        counted = s.search(main, filter=plan.filter, mask=plan.mask, groupedby=facets, scored=False, limit=None)
+        counted = run(main, mask=plan.mask, groupedby=facets, scored=False, limit=None)
         total = len(counted)
         facet_counts = {
             "section": _counts(counted.groups("section")),
@@ -185,27 +235,29 @@ class SearchEngine:
                 sorted(((k, v) for k, v in _counts(counted.groups("year")).items() if len(k) == 4), reverse=True)
             ),
         }
+        hits: list = []
         if offset >= total:
-            return [], total, facet_counts
-        if plan.all_words is None or request.sort != "relevance":
-            res = s.search(
+            pass
+        elif plan.all_words is None or request.sort != "relevance":
+            res = run(
                 main,
-                filter=plan.filter,
                 mask=plan.mask,
                 limit=offset + size,
                 sortedby="published_at",
                 reverse=request.sort != "oldest",
                 scored=False,
             )
-            return [(h.fields(), None) for h in res[offset:]], total, facet_counts
-        first = s.search(plan.ranked(plan.all_words), filter=plan.filter, mask=plan.mask, limit=offset + size)
-        hits = [(h.fields(), h.score) for h in first[offset:]]
-        if len(hits) < size and plan.any_words is not None:
-            n_all = first.scored_length()
-            skip = max(0, offset - n_all)
-            mask = wq.Or([plan.mask, plan.all_words]) if plan.mask is not None else plan.all_words
-            rest = s.search(plan.ranked(plan.any_words), filter=plan.filter, mask=mask, limit=skip + size - len(hits))
-            hits.extend((h.fields(), h.score) for h in rest[skip:])
+            hits = [(h.fields(), None) for h in res[offset:]]
+        else:
+            first = run(plan.ranked(plan.all_words), mask=plan.mask, limit=offset + size)
+            hits = [(h.fields(), h.score) for h in first[offset:]]
+            if len(hits) < size and plan.any_words is not None:
+                skip = max(0, offset - first.scored_length())
+                mask = wq.Or([plan.mask, plan.all_words]) if plan.mask is not None else plan.all_words
+                rest = run(plan.ranked(plan.any_words), mask=mask, limit=skip + size - len(hits))
+                hits.extend((h.fields(), h.score) for h in rest[skip:])
+        if out_of_time:
+            log.warning("search for %r ran out of its %.1f s budget: partial results", request.q, self.time_budget)
         return hits, total, facet_counts
 
     def _hit(self, stored: dict, score: float | None, terms: list) -> Hit:

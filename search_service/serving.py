@@ -41,7 +41,13 @@ class _Application(BaseApplication):
         from . import analysis, create_app
 
         analysis.preload()
-        return create_app({"INDEX_DIR": self.settings.index_dir, "CACHE_SIZE": self.settings.cache_size})
+        return create_app(
+            {
+                "INDEX_DIR": self.settings.index_dir,
+                "CACHE_SIZE": self.settings.cache_size,
+                "TIME_BUDGET_MS": self.settings.time_budget_ms,
+            }
+        )
 
 
 def run_gunicorn(settings: Settings) -> None:

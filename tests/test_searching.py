@@ -194,3 +194,15 @@ def test_stats(engine):
     assert stats["sections"]["Xã hội"] >= 2
     assert stats["published_first"].startswith("2020-01-15")
     assert stats["size_bytes"] > 0
+
+
+def test_pathological_queries_are_cut_off_by_the_time_budget(index_store: IndexStore):
+    engine = SearchEngine(index_store, cache_size=0, time_budget=0.0)
+    try:
+        words = " ".join(["và", "của", "là", "có", "không", "người", "được", "cho", "những", "một"] * 20)  # ~200 common words
+        page = engine.search(parse_request({"q": words}))  # answers (partially) instead of running on
+        assert page.total >= 0
+        full = SearchEngine(index_store, cache_size=0).search(parse_request({"q": "và của là"}))
+        assert full.total > 0
+    finally:
+        engine.close()

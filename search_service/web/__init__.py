@@ -15,7 +15,9 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     """The Flask app: settings from the environment, then ``config``; nothing opened yet."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     settings = Settings.from_env()
-    app.config.update(INDEX_DIR=settings.index_dir, CACHE_SIZE=settings.cache_size, JSON_SORT_KEYS=False)
+    app.config.update(
+        INDEX_DIR=settings.index_dir, CACHE_SIZE=settings.cache_size, TIME_BUDGET_MS=settings.time_budget_ms
+    )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if config:
@@ -33,6 +35,8 @@ def engine() -> SearchEngine:
     ext = current_app.extensions
     if "search_engine" not in ext:
         ext["search_engine"] = SearchEngine(
-            IndexStore(current_app.config["INDEX_DIR"]), cache_size=int(current_app.config["CACHE_SIZE"])
+            IndexStore(current_app.config["INDEX_DIR"]),
+            cache_size=int(current_app.config["CACHE_SIZE"]),
+            time_budget=int(current_app.config["TIME_BUDGET_MS"]) / 1000,
         )
     return ext["search_engine"]
