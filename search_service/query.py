@@ -256,6 +256,13 @@ class QueryPlan:
     highlight: list[Syllable]  # what to mark in titles and snippets
     syllables: list[Syllable]  # the plain syllables, for "did you mean"
     nothing_searchable: bool = False  # text was typed, but no word in it can match ("!!!")
+    # The same matching, as sets (see docsets.py): each plain syllable's (field, term) list, the
+    # clauses that need positions (phrases, fields, OR groups), and the filters.
+    units: list[list[tuple[str, str]]] = field(default_factory=list)
+    required: list[wq.Query] = field(default_factory=list)
+    excluded: wq.Query | None = None
+    filter_groups: list[list[tuple[str, str]]] = field(default_factory=list)  # AND of ORs
+    date_range: tuple[datetime | None, datetime | None] | None = None  # naive UTC, inclusive
 
     @property
     def matching(self) -> wq.Query | None:
@@ -357,6 +364,7 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
         filters.extend(wq.Term("tag", key(t)) for t in request.tags)
     if request.author:
         filters.append(wq.Term("author_key", key(request.author)))
+    start = end = None
     if request.date_from or request.date_to:
         start = _day_start(request.date_from) if request.date_from else None
         end = _day_start(request.date_to + timedelta(days=1)) - timedelta(microseconds=1) if request.date_to else None
@@ -364,7 +372,20 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
     filt = (wq.And(filters) if len(filters) > 1 else filters[0]) if filters else None
     mask = (wq.Or(excluded) if len(excluded) > 1 else excluded[0]) if excluded else None
     nothing = bool(request.q.strip()) and all_words is None and mask is None
-    return QueryPlan(all_words, any_words, boost, filt, mask, highlight, plain, nothing)
+    groups = []
+    if request.sections:
+        groups.append([("section_key", k) for k in dict.fromkeys(key(x) for x in request.sections)])
+    groups.extend([("tag", key(t))] for t in request.tags)
+    if request.author:
+        groups.append([("author_key", key(request.author))])
+    date_range = None
+    if request.date_from or request.date_to:
+        date_range = (start, end)
+    units = [[(t.fieldname, t.text) for t in _syllable_terms(s)] for s in plain]
+    return QueryPlan(
+        all_words, any_words, boost, filt, mask, highlight, plain, nothing,
+        units=units, required=required, excluded=mask, filter_groups=groups, date_range=date_range,
+    )
 
 
 def _day_start(day: date) -> datetime:

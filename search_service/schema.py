@@ -13,23 +13,22 @@ from datetime import UTC, datetime
 
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from .analysis import VietnameseTokenizer, fold
+from .analysis import SyllablePositions, VietnameseTokenizer, fold
 from .articles import HANOI, Article
 
 #: Bump when the fields or the analysis change: an index of another version must be rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def build_schema() -> Schema:
     """A fresh Whoosh schema for articles."""
-    syllables = VietnameseTokenizer()
     return Schema(
         id=ID(stored=True, unique=True),
         url=STORED(),
-        title=TEXT(analyzer=syllables, stored=True),
-        text=TEXT(analyzer=syllables),
+        title=_syllable_field(stored=True),
+        text=_syllable_field(),
         words=TEXT(analyzer=VietnameseTokenizer(unit="word"), phrase=False),
-        author=TEXT(analyzer=syllables, stored=True),
+        author=_syllable_field(stored=True),
         author_key=ID(),
         section=ID(stored=True, sortable=True),
         section_key=ID(),
@@ -41,6 +40,12 @@ def build_schema() -> Schema:
         summary=STORED(),
         body=STORED(),
     )
+
+
+def _syllable_field(stored: bool = False) -> TEXT:
+    field = TEXT(analyzer=VietnameseTokenizer(), stored=stored)
+    field.format = SyllablePositions(field_boost=field.format.field_boost)
+    return field
 
 
 def key(value: str) -> str:

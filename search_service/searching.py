@@ -11,17 +11,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 
-from whoosh import collectors, sorting
+import numpy as np
+from whoosh import collectors
 from whoosh import query as wq
 from whoosh.searching import Results, Searcher
+from whoosh.util.times import datetime_to_long, long_to_datetime
 
 from .articles import HANOI, Article
+from .docsets import DocSets
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
 from .highlight import highlight_title, snippet, terms_for
 from .query import QueryPlan, SearchRequest, analyze_syllables, build_plan
@@ -29,6 +32,7 @@ from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
 
 RESULT_CACHE_SIZE = 512
+RERANK_DEPTH = 100  # top matches re-scored with the phrase and word evidence
 TIME_BUDGET = 2.0  # seconds one search may spend matching before it answers with what it has
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,14 @@ class _Handle:
         self.ix = store.open()
         self.searcher: Searcher = self.ix.searcher()
         self.opened = time.monotonic()
+        self._docsets: DocSets | None = None
+
+    @property
+    def docsets(self) -> DocSets:
+        """Document masks for this searcher (built on first use)."""
+        if self._docsets is None:
+            self._docsets = DocSets(self.searcher.reader())
+        return self._docsets
 
     def fresh(self, store: IndexStore) -> bool:
         try:
@@ -204,61 +216,86 @@ class SearchEngine:
 
     def _search(self, s: Searcher, request: SearchRequest) -> SearchPage:
         plan = build_plan(s.schema, request)
-        hits, total, facets = self._run(s, plan, request)
+        ds = self._local.handle.docsets
+        hits, total, facets = self._run(s, ds, plan, request)
         terms = terms_for(plan.highlight)
         results = [self._hit(stored, score, terms) for stored, score in hits]
-        suggestion = None
-        if plan.syllables:
-            suggestion = self._did_you_mean(s, plan, request)
+        suggestion = self._did_you_mean(s, ds, plan, request) if plan.syllables else None
         return SearchPage(request.q, total, request.page, request.size, 0.0, results, facets, suggestion)
 
-    def _run(self, s: Searcher, plan: QueryPlan, request: SearchRequest) -> tuple[list, int, dict]:
+    def _masks(self, s: Searcher, ds: DocSets, plan: QueryPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(allowed by filters and exclusions, matching all words, matching some words)."""
+        allowed = ds.live.copy()
+        for group in plan.filter_groups:
+            allowed &= ds.any_of(group)
+        if plan.date_range is not None:
+            start, end = plan.date_range
+            moments = ds.column("published_at")
+            allowed &= _dated(ds)
+            if start is not None:
+                allowed &= moments >= datetime_to_long(start)
+            if end is not None:
+                allowed &= moments <= datetime_to_long(end)
+        if plan.excluded is not None:
+            allowed &= ~ds.from_docnums(s.docs_for_query(plan.excluded))
+        units = [ds.any_of(unit) for unit in plan.units]
+        required = [ds.from_docnums(s.docs_for_query(q)) for q in plan.required]
+        if not units and not required:
+            return allowed, allowed, allowed
+        all_words = allowed.copy()
+        for mask in units + required:
+            all_words &= mask
+        if len(units) < 2:
+            return allowed, all_words, all_words
+        some = np.logical_or.reduce(units)
+        for mask in required:
+            some &= mask
+        return allowed, all_words, some & allowed
+
+    def _run(self, s: Searcher, ds: DocSets, plan: QueryPlan, request: SearchRequest) -> tuple[list, int, dict]:
         if plan.nothing_searchable:
             return [], 0, {"section": {}, "year": {}}
         deadline = time.monotonic() + self.time_budget
-        out_of_time = False
-
-        def run(q: wq.Query, **kwargs: object) -> Results:
-            nonlocal out_of_time
-            results, late = _budgeted(s, q, deadline, filter=plan.filter, **kwargs)
-            out_of_time = out_of_time or late
-            return results
-
-        offset, size = request.offset, request.size
-        facets = {"section": sorting.FieldFacet("section"), "year": sorting.FieldFacet("year")}
-        main = plan.matching or wq.Every()
-        counted = run(main, mask=plan.mask, groupedby=facets, scored=False, limit=None)
-        total = len(counted)
-        facet_counts = {
-            "section": _counts(counted.groups("section")),
-            "year": dict(
-                sorted(((k, v) for k, v in _counts(counted.groups("year")).items() if len(k) == 4), reverse=True)
-            ),
+        allowed, all_words, some_words = self._masks(s, ds, plan)
+        total = int(some_words.sum())
+        years = ds.count_values("year", some_words & _dated(ds))
+        facets = {
+            "section": _by_count({k: v for k, v in ds.count_by("section", some_words).items() if k}),
+            "year": {str(y): n for y, n in sorted(years.items(), reverse=True)},
         }
-        hits: list = []
+        offset, size = request.offset, request.size
         if offset >= total:
-            pass
-        elif plan.all_words is None or request.sort != "relevance":
-            res = run(
-                main,
-                mask=plan.mask,
-                limit=offset + size,
-                sortedby="published_at",
-                reverse=request.sort != "oldest",
-                scored=False,
+            return [], total, facets
+        if plan.all_words is None or request.sort != "relevance":
+            docnums = _by_date(ds, some_words, newest=request.sort != "oldest")[offset : offset + size]
+            return [(s.stored_fields(int(d)), None) for d in docnums], total, facets
+        n_all = int(all_words.sum())
+        ranked: list[tuple[int, float]] = []
+        if offset < n_all:
+            filt = None if allowed.all() else _docset(all_words)
+            ranked = self._ranked(s, plan, plan.all_words, filt, None, offset + size, deadline)[offset:]
+        if len(ranked) < size and plan.any_words is not None and total > n_all:
+            skip = max(0, offset - n_all)
+            rest = self._ranked(
+                s, plan, plan.any_words, _docset(some_words & ~all_words), None, skip + size - len(ranked), deadline
             )
-            hits = [(h.fields(), None) for h in res[offset:]]
-        else:
-            first = run(plan.ranked(plan.all_words), mask=plan.mask, limit=offset + size)
-            hits = [(h.fields(), h.score) for h in first[offset:]]
-            if len(hits) < size and plan.any_words is not None:
-                skip = max(0, offset - first.scored_length())
-                mask = wq.Or([plan.mask, plan.all_words]) if plan.mask is not None else plan.all_words
-                rest = run(plan.ranked(plan.any_words), mask=mask, limit=skip + size - len(hits))
-                hits.extend((h.fields(), h.score) for h in rest[skip:])
-        if out_of_time:
-            log.warning("search for %r ran out of its %.1f s budget: partial results", request.q, self.time_budget)
-        return hits, total, facet_counts
+            ranked.extend(rest[skip:])
+        return [(s.stored_fields(d), score) for d, score in ranked], total, facets
+
+    def _ranked(
+        self, s: Searcher, plan: QueryPlan, core: wq.Query, allow: set | None, deny: set | None, n: int, deadline: float
+    ) -> list[tuple[int, float]]:
+        """Top ``n`` of ``core`` by BM25F, the best RERANK_DEPTH of them re-scored with the boosts."""
+        depth = max(n, RERANK_DEPTH)
+        results, late = _budgeted(s, core, deadline, filter=allow, mask=deny, limit=depth)
+        if late:
+            log.warning("search for %r ran out of its %.1f s budget: partial results", plan.syllables, self.time_budget)
+        scored = [(hit.docnum, hit.score) for hit in results]
+        if plan.boosts is not None and scored and time.monotonic() < deadline:
+            extra = _scores_for(s, plan.boosts, [d for d, _ in scored])
+            scored = [(d, score + extra.get(d, 0.0)) for d, score in scored]
+            scored.sort(key=lambda pair: (-pair[1], pair[0]))
+        return scored[:n]
 
     def _hit(self, stored: dict, score: float | None, terms: list) -> Hit:
         title = stored.get("title") or ""
@@ -282,7 +319,7 @@ class SearchEngine:
             score=round(score, 4) if score is not None else None,
         )
 
-    def _did_you_mean(self, s: Searcher, plan: QueryPlan, request: SearchRequest) -> str | None:
+    def _did_you_mean(self, s: Searcher, ds: DocSets, plan: QueryPlan, request: SearchRequest) -> str | None:
         """A respelling of the words the index does not know, if it finds articles with all words."""
         words = []
         changed = False
@@ -301,10 +338,8 @@ class SearchEngine:
             return None
         candidate = " ".join(words)
         better = build_plan(s.schema, request.replace(q=candidate, page=1))
-        if better.all_words is None:
-            return None
-        found_all = s.search(better.all_words, filter=better.filter, mask=better.mask, limit=1, scored=False)
-        return candidate if len(found_all) > 0 else None
+        _, all_words, _ = self._masks(s, ds, better)
+        return candidate if better.units and all_words.any() else None
 
     # -- articles ----------------------------------------------------------------------------
 
@@ -351,24 +386,18 @@ class SearchEngine:
     def stats(self) -> dict:
         """Article count, per section, date range, size on disk, last update."""
         with self.searcher() as s:
-            reader = s.reader()
-            docnums = list(reader.all_doc_ids())
-            sections: Counter = Counter()
-            if reader.has_column("section"):
-                col = reader.column_reader("section")
-                sections.update(col[d] or "" for d in docnums)
-            dates = []
-            if reader.has_column("year") and reader.has_column("published_at"):
-                years = reader.column_reader("year")
-                moments = reader.column_reader("published_at")
-                # Undated articles hold the columns' default values: the year column tells them apart.
-                dates = [moments[d] for d in docnums if 1000 <= years[d] <= 9999]
-            first = min(dates).replace(tzinfo=UTC).astimezone(HANOI).isoformat() if dates else None
-            last = max(dates).replace(tzinfo=UTC).astimezone(HANOI).isoformat() if dates else None
-            count = len(docnums)
+            ds = self._local.handle.docsets
+            sections = ds.count_by("section", ds.live)
+            dated = ds.live & _dated(ds)
+            moments = ds.column("published_at")[dated]
+            first = last = None
+            if moments.size:
+                first = _from_long(int(moments.min())).isoformat()
+                last = _from_long(int(moments.max())).isoformat()
+            count = s.doc_count()
         return {
             "articles": count,
-            "sections": {k or "(none)": v for k, v in sections.most_common()},
+            "sections": _by_count({(k or "(none)"): v for k, v in sections.items()}),
             "published_first": first,
             "published_last": last,
             "size_bytes": self.store.size_bytes(),
@@ -381,6 +410,56 @@ class SearchEngine:
         """Status for /healthz; raises the domain error when the index cannot be used."""
         with self.searcher() as s:
             return {"status": "ok", "articles": s.doc_count(), "schema_version": SCHEMA_VERSION}
+
+
+def _dated(ds: DocSets) -> np.ndarray:
+    """Mask of the articles that have a publication date (undated ones hold the column default)."""
+    years = ds.column("year")
+    return (years >= 1000) & (years <= 9999)
+
+
+def _by_date(ds: DocSets, mask: np.ndarray, newest: bool) -> np.ndarray:
+    """Document numbers of ``mask``, by publication date (undated last), ties by document number."""
+    docnums = np.flatnonzero(mask)
+    moments = ds.column("published_at")[docnums]
+    undated = ~_dated(ds)[docnums]
+    order = np.lexsort((docnums, -moments if newest else moments, undated))
+    return docnums[order]
+
+
+def _from_long(value: int) -> datetime:
+    return long_to_datetime(value).replace(tzinfo=UTC).astimezone(HANOI)
+
+
+def _docset(mask: np.ndarray) -> set:
+    return set(np.flatnonzero(mask).tolist())
+
+
+def _by_count(counts: dict) -> dict:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def _scores_for(s: Searcher, q: wq.Query, docnums: list[int]) -> dict[int, float]:
+    """Scores of ``q`` for just these documents (walking its matcher with skip_to)."""
+    out: dict[int, float] = {}
+    wanted = sorted(docnums)
+    context = s.context()
+    for sub, offset in s.leaf_searchers():
+        end = offset + sub.doc_count_all()
+        local = [d - offset for d in wanted if offset <= d < end]
+        if not local:
+            continue
+        m = q.matcher(sub, context)
+        for d in local:
+            if not m.is_active():
+                break
+            if m.id() < d:
+                m.skip_to(d)
+                if not m.is_active():
+                    break
+            if m.id() == d:
+                out[d + offset] = m.score()
+    return out
 
 
 def _counts(groups: dict) -> dict:
