@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from whoosh.analysis import Token, Tokenizer
-from whoosh.formats import Positions
+from whoosh.formats import Frequency, Positions
 
 #: A syllable: letters and digits, with any combining marks (so NFD input stays one syllable).
 _SYLLABLE_RE = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
@@ -156,9 +156,6 @@ def _fold_form(surface: str) -> str:
 
 # --- word segmentation (pyvi) ---------------------------------------------------------------
 
-_segment_cache: dict[str, list[tuple[int, int]]] = {}
-
-
 def _pyvi() -> Any:
     """The pyvi tokenizer class, imported on first use."""
     from pyvi.ViTokenizer import ViTokenizer
@@ -226,12 +223,8 @@ def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> lis
 def segment(text: str) -> list[tuple[int, int]]:
     """Word spans (start, end) of ``text`` as pyvi segments it; multi-syllable words are one span.
 
-    Punctuation is left out. Spans computed elsewhere (worker processes) and handed over with
-    :func:`prime_segmentation` are used instead of running the model again.
+    Punctuation is left out.
     """
-    cached = _segment_cache.pop(text, None)
-    if cached is not None:
-        return cached
     return _segment(text)
 
 
@@ -267,16 +260,6 @@ def _segment(text: str) -> list[tuple[int, int]]:
 
 def _is_wordlike(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
-
-
-def prime_segmentation(text: str, spans: list[tuple[int, int]]) -> None:
-    """Hand over spans computed by :func:`segment` in another process; used once, then dropped."""
-    _segment_cache[text] = spans
-
-
-def clear_primed() -> None:
-    """Forget primed spans that were never used (an aborted batch)."""
-    _segment_cache.clear()
 
 
 def words(text: str, compounds_only: bool = False) -> Iterator[tuple[str, int, int, str]]:
@@ -379,17 +362,43 @@ class VietnameseTokenizer(Tokenizer):
                 yield t
 
 
+# --- postings computed ahead -------------------------------------------------------------------
+#
+# The indexer computes a document's postings (term, frequency, weight, encoded positions) in worker
+# processes with the field's own format and analyzer, and hands them to the writer process here;
+# the formats below use them instead of analysing the same text again. A miss simply analyses.
+
+Posting = tuple[str, int, float, bytes]
+_primed: dict[tuple[str, str], list[Posting]] = {}
+
+
+def prime_postings(kind: str, text: str, postings: list[Posting]) -> None:
+    """Hand over the postings a format of this ``kind`` computed for ``text`` in another process."""
+    _primed[(kind, text)] = postings
+
+
+def clear_primed() -> None:
+    """Forget primed postings that were never used (an aborted batch)."""
+    _primed.clear()
+
+
 class SyllablePositions(Positions):
     """Whoosh's Positions format with a fast path for VietnameseTokenizer syllable fields.
 
-    Indexing spends most of its time turning tokens into postings; for our own tokenizer the
-    position lists are built in one loop over the syllables instead of through Whoosh's token
-    objects. The postings are byte-for-byte what Positions would write (tests check this).
-    Keep this class at this import path: Whoosh pickles it into the index's schema.
+    The position lists are built in one loop over the syllables instead of through Whoosh's token
+    objects, or taken from postings primed by the indexer's workers; either way they are
+    byte-for-byte what Positions would write (tests check this). Keep this class at this import
+    path: Whoosh pickles it into the index's schema.
     """
 
-    def word_values(self, value: str, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
+    kind = "syllables"
+
+    def word_values(self, value: str, analyzer: Any, **kwargs: Any) -> Iterator[Posting]:
         """(term, frequency, weight, encoded positions) for each distinct term of ``value``."""
+        primed = _primed.pop((self.kind, value), None)
+        if primed is not None:
+            yield from primed
+            return
         if not (isinstance(analyzer, VietnameseTokenizer) and analyzer.unit == "syllable") or kwargs.get(
             "start_pos"
         ):
@@ -412,3 +421,17 @@ class SyllablePositions(Positions):
         encode = self.encode
         for term, poslist in poses.items():
             yield term, len(poslist), len(poslist) * boost, encode(poslist)
+
+
+class WordFrequencies(Frequency):
+    """Whoosh's Frequency format for the pyvi word field, using postings primed by the indexer."""
+
+    kind = "words"
+
+    def word_values(self, value: str, analyzer: Any, **kwargs: Any) -> Iterator[Posting]:
+        """(term, frequency, weight, encoded frequency) for each distinct word of ``value``."""
+        primed = _primed.pop((self.kind, value), None)
+        if primed is not None:
+            yield from primed
+            return
+        yield from super().word_values(value, analyzer, **kwargs)

@@ -1,9 +1,10 @@
 """Ingest articles into an index: parallel normalisation and segmentation, one writer.
 
-Worker processes turn raw records into Articles and run the (costly) pyvi segmentation; the
-parent hands their word spans to the analyzer (analysis.prime_segmentation) and is the only
-writer. It commits every ``batch_size`` articles, so an interrupted run keeps what it committed
-and running the same command again completes the job (re-ingesting an id replaces it).
+Worker processes turn raw records into Articles and analyse them (pyvi segmentation and the
+fields' postings, with the schema's own formats and analyzers); the parent hands the postings to
+the formats (analysis.prime_postings) and is the only writer. It commits every ``batch_size``
+articles, so an interrupted run keeps what it committed and running the same command again
+completes the job (re-ingesting an id replaces it).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from . import analysis
 from .articles import Article, RawRecord, Rejection
 from .errors import BadRecord, IndexWriteFailed
 from .normalize import to_article
-from .schema import article_to_document
+from .schema import PRIMED_FIELDS, article_to_document, build_schema
 from .store import IndexStore, is_disk_full, open_generation
 
 DEFAULT_BATCH = 2000
 
 Item = RawRecord | Rejection
-_Prepared = tuple[Article, list[tuple[int, int]]] | Rejection
+_Prepared = tuple[Article, dict[str, list[analysis.Posting]]] | Rejection
 
 
 @dataclass
@@ -69,8 +70,18 @@ class IngestReport:
         }
 
 
+_schema = None
+
+
+def _fields():
+    global _schema
+    if _schema is None:
+        _schema = build_schema()
+    return _schema
+
+
 def prepare(item: Item) -> _Prepared:
-    """Raw record -> (Article, word spans of its indexed text), or a Rejection saying why."""
+    """Raw record -> (Article, postings of its text fields), or a Rejection saying why."""
     if isinstance(item, Rejection):
         return item
     try:
@@ -79,7 +90,13 @@ def prepare(item: Item) -> _Prepared:
         rid = item.fields.get("id") if isinstance(item.fields, dict) else None
         return Rejection(item.origin, item.position, str(exc), str(rid) if rid is not None else None)
     doc = article_to_document(article)
-    return article, analysis.segment(doc["words"])
+    schema = _fields()
+    postings = {}
+    for name in PRIMED_FIELDS:
+        if doc.get(name):
+            f = schema[name]
+            postings[name] = list(f.format.word_values(doc[name], f.analyzer, mode="index"))
+    return article, postings
 
 
 def _worker_init() -> None:
@@ -202,7 +219,7 @@ def _write(
                 if on_reject:
                     on_reject(prepared)
             else:
-                article, spans = prepared
+                article, postings = prepared
                 if article.id in in_batch:
                     # Whoosh cannot delete from the segment it is still writing: commit first.
                     _commit(writer, report, root)
@@ -210,7 +227,8 @@ def _write(
                 if writer is None:
                     writer = ix.writer(limitmb=256)
                 doc = article_to_document(article)
-                analysis.prime_segmentation(doc["words"], spans)
+                for name, field_postings in postings.items():
+                    analysis.prime_postings(ix.schema[name].format.kind, doc[name], field_postings)
                 if writer.delete_by_term("id", article.id):
                     report.replaced += 1
                 writer.add_document(**doc)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from .analysis import SyllablePositions, VietnameseTokenizer, fold
+from .analysis import SyllablePositions, VietnameseTokenizer, WordFrequencies, fold
 from .articles import HANOI, Article
 
 #: Bump when the fields or the analysis change: an index of another version must be rebuilt.
@@ -27,7 +27,7 @@ def build_schema() -> Schema:
         url=STORED(),
         title=_syllable_field(stored=True),
         text=_syllable_field(),
-        words=TEXT(analyzer=VietnameseTokenizer(unit="word"), phrase=False),
+        words=_word_field(),
         author=_syllable_field(stored=True),
         author_key=ID(),
         section=ID(stored=True, sortable=True),
@@ -46,6 +46,16 @@ def _syllable_field(stored: bool = False) -> TEXT:
     field = TEXT(analyzer=VietnameseTokenizer(), stored=stored)
     field.format = SyllablePositions(field_boost=field.format.field_boost)
     return field
+
+
+def _word_field() -> TEXT:
+    field = TEXT(analyzer=VietnameseTokenizer(unit="word"), phrase=False)
+    field.format = WordFrequencies(field_boost=field.format.field_boost)
+    return field
+
+
+#: Text fields whose postings the indexer computes in worker processes.
+PRIMED_FIELDS = ("title", "text", "author", "words")
 
 
 def key(value: str) -> str:

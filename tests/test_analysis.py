@@ -89,11 +89,25 @@ def test_fast_features_give_pyvis_own_labels(real_texts):
         assert analysis._pyvi_labels(tokens) == vi.model.predict_single(vi.sent2features(tokens, False))
 
 
-def test_primed_segmentation_is_used_once():
-    text = "Thành phố Hồ Chí Minh"
-    analysis.prime_segmentation(text, [(0, 4)])
-    assert segment(text) == [(0, 4)]
-    assert segment(text) != [(0, 4)]  # consumed: the model runs again
+def test_fast_postings_are_whooshs_own():
+    from whoosh.formats import Frequency, Positions
+
+    from search_service.analysis import SyllablePositions, WordFrequencies
+
+    for r in vntc_records(30):
+        text = r["title"] + "\n" + r["body"]
+        syl, word = VietnameseTokenizer(), VietnameseTokenizer(unit="word")
+        assert sorted(SyllablePositions().word_values(text, syl)) == sorted(Positions().word_values(text, syl))
+        assert sorted(WordFrequencies().word_values(text, word)) == sorted(Frequency().word_values(text, word))
+
+
+def test_primed_postings_are_used_once():
+    from search_service.analysis import SyllablePositions
+
+    fmt = SyllablePositions()
+    analysis.prime_postings("syllables", "Hà Nội", [("x", 1, 1.0, b"")])
+    assert list(fmt.word_values("Hà Nội", VietnameseTokenizer())) == [("x", 1, 1.0, b"")]
+    assert [p[0] for p in fmt.word_values("Hà Nội", VietnameseTokenizer())] == ["hà", "ha", "nội", "noi"]
 
 
 def test_odd_input_never_raises():

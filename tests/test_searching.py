@@ -204,7 +204,8 @@ def test_stats(engine):
 def test_pathological_queries_are_cut_off_by_the_time_budget(index_store: IndexStore):
     engine = SearchEngine(index_store, cache_size=0, time_budget=0.0)
     try:
-        words = " ".join(["và", "của", "là", "có", "không", "người", "được", "cho", "những", "một"] * 20)  # ~200 common words
+        common = ["và", "của", "là", "có", "không", "người", "được", "cho", "những", "một"]
+        words = " ".join(common * 20)  # ~200 common words
         page = engine.search(parse_request({"q": words}))  # answers (partially) instead of running on
         assert page.total >= 0
         full = SearchEngine(index_store, cache_size=0).search(parse_request({"q": "và của là"}))
