@@ -22,7 +22,7 @@ from .articles import Article, RawRecord, Rejection
 from .errors import BadRecord, IndexWriteFailed
 from .normalize import to_article
 from .schema import PRIMED_FIELDS, article_to_document, build_schema
-from .store import IndexStore, is_disk_full, open_generation
+from .store import IndexStore, is_disk_full, open_generation, open_writer
 
 DEFAULT_BATCH = 2000
 
@@ -179,7 +179,7 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 0.0) 
     with store.lock(lock_timeout):
         ix = store.open()
         try:
-            writer = ix.writer()
+            writer = open_writer(ix)
             try:
                 for article_id in ids:
                     n = writer.delete_by_term("id", article_id)
@@ -225,7 +225,7 @@ def _write(
                     _commit(writer, report, root)
                     writer, in_batch = None, set()
                 if writer is None:
-                    writer = ix.writer(limitmb=256)
+                    writer = open_writer(ix)
                 doc = article_to_document(article)
                 for name, field_postings in postings.items():
                     analysis.prime_postings(ix.schema[name].format.kind, doc[name], field_postings)

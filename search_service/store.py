@@ -26,6 +26,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
+from whoosh.writing import SegmentWriter
 
 from .errors import IndexCorrupt, IndexLocked, IndexMissing, IndexWriteFailed, SchemaMismatch
 from .schema import SCHEMA_VERSION, build_schema
@@ -154,6 +155,38 @@ class IndexStore:
         path = self.current_path()
         tocs = list(path.glob("*.toc")) or [path]
         return datetime.fromtimestamp(max(p.stat().st_mtime for p in tocs), UTC)
+
+
+class _MemoLengths:
+    """A segment's field lengths, each read once (Whoosh reads one per posting when flushing)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.cache: dict[tuple[int, str], int] = {}
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        key = (docnum, fieldname)
+        value = self.cache.get(key)
+        if value is None:
+            value = self.cache[key] = self.inner.doc_field_length(docnum, fieldname, default)
+        return value
+
+
+class _Writer(SegmentWriter):
+    """Whoosh's SegmentWriter, flushing postings without re-reading field lengths per posting."""
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        pdr = self.per_document_reader() if self.codec.length_stats else None
+        self.fieldwriter.add_postings(self.schema, _MemoLengths(pdr) if pdr else None, self.pool.iter_postings())
+        self.fieldwriter.close()
+        if pdr:
+            pdr.close()
+
+
+def open_writer(ix: whoosh_index.Index, limitmb: int = 256) -> SegmentWriter:
+    """A writer on ``ix`` (the caller holds the store's lock)."""
+    return _Writer(ix, limitmb=limitmb)
 
 
 def open_generation(path: Path, root: str) -> whoosh_index.Index:
