@@ -156,6 +156,7 @@ def _fold_form(surface: str) -> str:
 
 # --- word segmentation (pyvi) ---------------------------------------------------------------
 
+
 def _pyvi() -> Any:
     """The pyvi tokenizer class, imported on first use."""
     from pyvi.ViTokenizer import ViTokenizer
@@ -399,9 +400,7 @@ class SyllablePositions(Positions):
         if primed is not None:
             yield from primed
             return
-        if not (isinstance(analyzer, VietnameseTokenizer) and analyzer.unit == "syllable") or kwargs.get(
-            "start_pos"
-        ):
+        if not (isinstance(analyzer, VietnameseTokenizer) and analyzer.unit == "syllable") or kwargs.get("start_pos"):
             yield from super().word_values(value, analyzer, **kwargs)
             return
         poses: dict[str, list[int]] = {}

@@ -92,12 +92,93 @@ class DocSets:
                 _CACHE.put(key, ids)
         return ids
 
-    def any_of(self, terms: Iterable[tuple[str, str]]) -> np.ndarray:
-        """Mask of the documents that contain at least one of the (field, text) terms."""
+    def any_of(self, terms: Iterable[tuple]) -> np.ndarray:
+        """Mask of the documents that contain at least one of the (field, text, ...) terms."""
         mask = np.zeros(self.size, dtype=bool)
-        for fieldname, text in terms:
+        for fieldname, text, *_ in terms:
             mask |= self.term(fieldname, text)
         return mask
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(global document numbers, term frequencies) of a term."""
+        ids_parts, tf_parts = [], []
+        for leaf, offset, seg in self.leaves:
+            key = (seg, "p", fieldname, text)
+            pair = _CACHE.get(key) if seg is not None else None
+            if pair is None:
+                pair = _read_postings(leaf, fieldname, text)
+                if seg is not None:
+                    _CACHE.put(key, pair)
+            n = len(pair) // 2
+            if n:
+                ids_parts.append(pair[:n].astype(np.int64) + offset)
+                tf_parts.append(pair[n:].astype(np.float32))
+        if not ids_parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate(ids_parts), np.concatenate(tf_parts)
+
+    def positions(self, fieldname: str, text: str, docnums: list[int]) -> dict[int, list[int]]:
+        """Positions of a term in each of the (sorted) documents that contain it."""
+        out: dict[int, list[int]] = {}
+        for leaf, offset, _seg in self.leaves:
+            end = offset + leaf.doc_count_all()
+            local = [d - offset for d in docnums if offset <= d < end]
+            if not local:
+                continue
+            try:
+                m = leaf.postings(fieldname, text)
+            except TermNotFound:
+                continue
+            for d in local:
+                if not m.is_active():
+                    break
+                m.skip_to(d)
+                if m.is_active() and m.id() == d:
+                    out[d + offset] = m.value_as("positions")
+        return out
+
+    def idf(self, fieldname: str, text: str) -> float:
+        """BM25's inverse document frequency of a term."""
+        n_docs = max(1, int(self.live.sum()))
+        df = self.postings(fieldname, text)[0].size
+        return float(np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))) if df else 0.0
+
+    def lengths(self, fieldname: str) -> np.ndarray:
+        """Each document's length (in tokens) of a field, as Whoosh stored it."""
+        key_ = "len:" + fieldname
+        values = self._columns.get(key_)
+        if values is None:
+            parts = []
+            for leaf, _offset, seg in self.leaves:
+                key = (seg, "l", fieldname)
+                part = _CACHE.get(key) if seg is not None else None
+                if part is None:
+                    n = leaf.doc_count_all()
+                    part = np.array([leaf.doc_field_length(d, fieldname, 0) for d in range(n)], dtype=np.float32)
+                    if seg is not None:
+                        _CACHE.put(key, part)
+                parts.append(part)
+            values = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            self._columns[key_] = values
+        return values
+
+    def bm25(self, terms: Iterable[tuple[str, str, float]], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+        """BM25 score of every document for weighted (field, term, weight) terms, summed."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        n_docs = max(1, int(self.live.sum()))
+        for fieldname, text, weight in terms:
+            ids, tf = self.postings(fieldname, text)
+            if not ids.size:
+                continue
+            df = ids.size
+            idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            lengths = self.lengths(fieldname)
+            average = float(lengths.mean()) or 1.0
+            norm = k1 * ((1.0 - b) + b * lengths[ids] / average)
+            scores[ids] += np.float32(weight * idf) * (tf * (k1 + 1.0) / (tf + norm))
+        return scores
 
     def from_docnums(self, docnums: Iterable[int]) -> np.ndarray:
         """Mask from document numbers (e.g. Whoosh's docs_for_query)."""
@@ -153,6 +234,33 @@ class DocSets:
 def _int64_array(values: Iterable[int]) -> np.ndarray:
     """Raw column values as int64; a missing value (the column's unsigned maximum) becomes -1."""
     return np.array([v if v < 2**63 else -1 for v in values], dtype=np.int64)
+
+
+def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
+    """A term's postings in one segment as one int32 array: document numbers, then frequencies."""
+    try:
+        m = leaf.postings(fieldname, text)
+    except TermNotFound:
+        return np.zeros(0, dtype=np.int32)
+    ids: list = []
+    tfs: list = []
+    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):
+        # Whoosh's block reader: take a block of ids and weights at a time.
+        while m.is_active():
+            if m._ids is None:
+                m._read_ids()
+            if m._weights is None:
+                m._read_weights()
+            ids.extend(m._ids)
+            tfs.extend(m._weights)
+            m._next_block()
+    else:
+        while m.is_active():
+            ids.append(m.id())
+            tfs.append(m.weight())
+            m.next()
+    # Weights are frequencies here (every field boost is 1), so both halves are whole numbers.
+    return np.concatenate([np.asarray(ids, dtype=np.int32), np.rint(np.asarray(tfs)).astype(np.int32)])
 
 
 def _segment_key(leaf: IndexReader) -> object:

@@ -8,8 +8,11 @@ long articles are highlighted to the end.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 
 from .analysis import exact_form, fold, syllables
@@ -34,6 +37,26 @@ def terms_for(syllables_: Iterable) -> list[Term]:
     return list(seen.values())
 
 
+class _FoldTable(dict):
+    """str.translate table folding one character to one character (marks stripped, đ -> d)."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        folded = fold(ch)
+        value = folded if len(folded) == 1 else ("" if unicodedata.combining(ch) else ch)
+        self[code] = value
+        return value
+
+
+_FOLD_TABLE = _FoldTable()
+
+
+@lru_cache(maxsize=1024)
+def _pattern(folded_terms: tuple[str, ...]) -> re.Pattern:
+    alternatives = "|".join(re.escape(t) for t in sorted(folded_terms, key=len, reverse=True))
+    return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])")
+
+
 def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]:
     """(start, end, term index) of each syllable of ``text`` that matches a term.
 
@@ -42,18 +65,28 @@ def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]
     """
     if not text or not terms:
         return []
+    folded_text = text.translate(_FOLD_TABLE)
+    if len(folded_text) != len(text):  # combining marks (NFD input): the slow, general way
+        candidates = ((start, end, surface) for _, start, end, surface in syllables(text))
+        folded_terms = {t.folded for t in terms}
+        candidates = ((a, b, srf) for a, b, srf in candidates if fold(srf) in folded_terms)
+    else:
+        # One pass of a compiled regex over the folded text finds every candidate syllable;
+        # offsets are the original text's, since folding kept one character per character.
+        pattern = _pattern(tuple(sorted({t.folded for t in terms})))
+        candidates = ((m.start(), m.end(), text[m.start() : m.end()]) for m in pattern.finditer(folded_text))
     exact_terms = {t.exact: i for i, t in enumerate(terms) if t.exact is not None}
-    folded_terms: dict[str, list[int]] = {}
+    folded_index: dict[str, list[int]] = {}
     for i, t in enumerate(terms):
-        folded_terms.setdefault(t.folded, []).append(i)
+        folded_index.setdefault(t.folded, []).append(i)
     exact_hits: list[tuple[int, int, int]] = []
     folded_hits: list[tuple[int, int, int]] = []
-    for _, start, end, surface in syllables(text):
+    for start, end, surface in candidates:
         form = exact_form(surface)
         if form in exact_terms:
             exact_hits.append((start, end, exact_terms[form]))
             continue
-        for i in folded_terms.get(fold(surface), ()):
+        for i in folded_index.get(fold(surface), ()):
             folded_hits.append((start, end, i))
             break
     found_exact = {i for _, _, i in exact_hits}

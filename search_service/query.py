@@ -42,6 +42,10 @@ WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bìn
 
 FIELD_PREFIXES = ("title", "tag", "author")
 
+#: Whoosh's Or picks an "array" matcher on indexes under 5,000 documents and a tree of unions
+#: above; the array matcher ranked differently (worse) in our tests, so one kind is used always.
+Or = wq.DefaultOr
+
 
 @dataclass(frozen=True)
 class SearchRequest:
@@ -258,11 +262,12 @@ class QueryPlan:
     nothing_searchable: bool = False  # text was typed, but no word in it can match ("!!!")
     # The same matching, as sets (see docsets.py): each plain syllable's (field, term) list, the
     # clauses that need positions (phrases, fields, OR groups), and the filters.
-    units: list[list[tuple[str, str]]] = field(default_factory=list)
+    units: list[list[tuple[str, str, float]]] = field(default_factory=list)  # (field, term, weight)
     required: list[wq.Query] = field(default_factory=list)
     excluded: wq.Query | None = None
     filter_groups: list[list[tuple[str, str]]] = field(default_factory=list)  # AND of ORs
     date_range: tuple[datetime | None, datetime | None] | None = None  # naive UTC, inclusive
+    word_terms: list[tuple[str, str, float]] = field(default_factory=list)  # pyvi words, weighted
 
     @property
     def matching(self) -> wq.Query | None:
@@ -302,11 +307,11 @@ def _syllable_terms(s: Syllable, title_only: bool = False) -> list[wq.Query]:
 def _phrase(sylls: list[Syllable], title_only: bool = False, slop: int = 1) -> wq.Query:
     """Syllables in order: exact forms where typed with marks, folded forms elsewhere."""
     if len(sylls) == 1:
-        return wq.Or(_syllable_terms(sylls[0], title_only))
+        return Or(_syllable_terms(sylls[0], title_only))
     fields = ("title",) if title_only else ("title", "text")
     words = [s.exact if s.accented else s.folded for s in sylls]
     phrases = [wq.Phrase(f, words, slop=slop) for f in fields]
-    return wq.Or(phrases) if len(phrases) > 1 else phrases[0]
+    return Or(phrases) if len(phrases) > 1 else phrases[0]
 
 
 def _clause_query(schema: Schema, clause: Clause) -> wq.Query | None:
@@ -323,7 +328,7 @@ def _clause_query(schema: Schema, clause: Clause) -> wq.Query | None:
     title_only = clause.field == "title"
     if clause.phrase or len(sylls) > 1:
         return _phrase(sylls, title_only, slop=1)
-    return wq.Or(_syllable_terms(sylls[0], title_only))
+    return Or(_syllable_terms(sylls[0], title_only))
 
 
 def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
@@ -334,7 +339,7 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
     for group in parsed.any_of:
         alts = [q for q in (_clause_query(schema, c) for c in group) if q is not None]
         if alts:
-            required.append(wq.Or(alts) if len(alts) > 1 else alts[0])
+            required.append(Or(alts) if len(alts) > 1 else alts[0])
     excluded = [q for q in (_clause_query(schema, c) for c in parsed.excluded) if q is not None]
 
     highlight = list(plain)
@@ -343,18 +348,20 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
             highlight.extend(analyze_syllables(schema, c.text))
 
     all_words = any_words = boost = None
+    word_terms: list[tuple[str, str, float]] = []
     if plain or required:
-        units = [wq.Or(_syllable_terms(s)) for s in plain]
+        units = [Or(_syllable_terms(s)) for s in plain]
         boosts: list[wq.Query] = []
         if len(plain) > 1:
             boosts.append(_boost(_phrase(plain, slop=PHRASE_SLOP), PHRASE_WEIGHT))
-            word_terms = list(schema["words"].process_text(parsed.plain_text, mode="query"))
-            boosts.extend(wq.Term("words", w, boost=WORD_WEIGHT) for w in dict.fromkeys(word_terms))
-        boost = (wq.Or(boosts) if len(boosts) > 1 else boosts[0]) if boosts else None
+            words = list(schema["words"].process_text(parsed.plain_text, mode="query"))
+            boosts.extend(wq.Term("words", w, boost=WORD_WEIGHT) for w in dict.fromkeys(words))
+            word_terms = [("words", w, WORD_WEIGHT) for w in dict.fromkeys(words)]
+        boost = (Or(boosts) if len(boosts) > 1 else boosts[0]) if boosts else None
         parts = units + required
         all_words = wq.And(parts) if len(parts) > 1 else parts[0]
         if len(plain) > 1:
-            some = wq.Or([t for s in plain for t in _syllable_terms(s)])
+            some = Or([t for s in plain for t in _syllable_terms(s)])
             any_words = wq.And([*required, some]) if required else some
 
     filters: list[wq.Query] = []
@@ -370,7 +377,7 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
         end = _day_start(request.date_to + timedelta(days=1)) - timedelta(microseconds=1) if request.date_to else None
         filters.append(wq.DateRange("published_at", start, end))
     filt = (wq.And(filters) if len(filters) > 1 else filters[0]) if filters else None
-    mask = (wq.Or(excluded) if len(excluded) > 1 else excluded[0]) if excluded else None
+    mask = (Or(excluded) if len(excluded) > 1 else excluded[0]) if excluded else None
     nothing = bool(request.q.strip()) and all_words is None and mask is None
     groups = []
     if request.sections:
@@ -381,10 +388,22 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
     date_range = None
     if request.date_from or request.date_to:
         date_range = (start, end)
-    units = [[(t.fieldname, t.text) for t in _syllable_terms(s)] for s in plain]
+    units = [[(t.fieldname, t.text, t.boost) for t in _syllable_terms(s)] for s in plain]
     return QueryPlan(
-        all_words, any_words, boost, filt, mask, highlight, plain, nothing,
-        units=units, required=required, excluded=mask, filter_groups=groups, date_range=date_range,
+        all_words,
+        any_words,
+        boost,
+        filt,
+        mask,
+        highlight,
+        plain,
+        nothing,
+        units=units,
+        required=required,
+        excluded=mask,
+        filter_groups=groups,
+        date_range=date_range,
+        word_terms=word_terms,
     )
 
 
@@ -394,7 +413,7 @@ def _day_start(day: date) -> datetime:
 
 def _any_term(fieldname: str, values: list[str]) -> wq.Query:
     terms = [wq.Term(fieldname, v) for v in dict.fromkeys(values)]
-    return wq.Or(terms) if len(terms) > 1 else terms[0]
+    return Or(terms) if len(terms) > 1 else terms[0]
 
 
 def _boost(q: wq.Query, weight: float) -> wq.Query:

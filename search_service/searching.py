@@ -27,7 +27,7 @@ from .articles import HANOI, Article
 from .docsets import DocSets
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
 from .highlight import highlight_title, snippet, terms_for
-from .query import QueryPlan, SearchRequest, analyze_syllables, build_plan
+from .query import PHRASE_SLOP, PHRASE_WEIGHT, TITLE_WEIGHT, Or, QueryPlan, SearchRequest, analyze_syllables, build_plan
 from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
 
@@ -270,17 +270,53 @@ class SearchEngine:
             docnums = _by_date(ds, some_words, newest=request.sort != "oldest")[offset : offset + size]
             return [(s.stored_fields(int(d)), None) for d in docnums], total, facets
         n_all = int(all_words.sum())
+        if not plan.units:  # only phrases / field clauses: Whoosh scores them
+            ranked = self._whoosh_ranked(s, plan, allowed, all_words, offset, size, deadline)
+            return [(s.stored_fields(d), score) for d, score in ranked], total, facets
+        scores = ds.bm25([t for unit in plan.units for t in unit] + plan.word_terms)
+        ranked: list[tuple[int, float]] = []
+        if offset < n_all:
+            ranked = self._reranked(s, plan, scores, all_words, offset + size, deadline)[offset:]
+        if len(ranked) < size and total > n_all:
+            skip = max(0, offset - n_all)
+            rest = self._reranked(s, plan, scores, some_words & ~all_words, skip + size - len(ranked), deadline)
+            ranked.extend(rest[skip:])
+        return [(s.stored_fields(d), score) for d, score in ranked], total, facets
+
+    def _reranked(
+        self, s: Searcher, plan: QueryPlan, scores: np.ndarray, mask: np.ndarray, n: int, deadline: float
+    ) -> list[tuple[int, float]]:
+        """Top ``n`` documents of ``mask`` by BM25, the best RERANK_DEPTH re-scored with the boosts."""
+        docnums = np.flatnonzero(mask)
+        depth = min(docnums.size, max(n, RERANK_DEPTH))
+        if depth == 0:
+            return []
+        candidate_scores = scores[docnums]
+        top = np.argpartition(-candidate_scores, depth - 1)[:depth] if depth < docnums.size else np.arange(docnums.size)
+        scored = [(int(docnums[i]), float(candidate_scores[i])) for i in top]
+        if len(plan.syllables) > 1 and time.monotonic() < deadline:
+            extra = _phrase_bonus(self._local.handle.docsets, plan, sorted(d for d, _ in scored))
+            scored = [(d, score + extra.get(d, 0.0)) for d, score in scored]
+        scored.sort(key=lambda pair: (-pair[1], pair[0]))
+        return scored[:n]
+
+    def _whoosh_ranked(
+        self,
+        s: Searcher,
+        plan: QueryPlan,
+        allowed: np.ndarray,
+        all_words: np.ndarray,
+        offset: int,
+        size: int,
+        deadline: float,
+    ) -> list[tuple[int, float]]:
+        """Whoosh's own BM25F ranking, for queries made only of phrases and field clauses."""
+        n_all = int(all_words.sum())
         ranked: list[tuple[int, float]] = []
         if offset < n_all:
             filt = None if allowed.all() else _docset(all_words)
             ranked = self._ranked(s, plan, plan.all_words, filt, None, offset + size, deadline)[offset:]
-        if len(ranked) < size and plan.any_words is not None and total > n_all:
-            skip = max(0, offset - n_all)
-            rest = self._ranked(
-                s, plan, plan.any_words, _docset(some_words & ~all_words), None, skip + size - len(ranked), deadline
-            )
-            ranked.extend(rest[skip:])
-        return [(s.stored_fields(d), score) for d, score in ranked], total, facets
+        return ranked
 
     def _ranked(
         self, s: Searcher, plan: QueryPlan, core: wq.Query, allow: set | None, deny: set | None, n: int, deadline: float
@@ -362,7 +398,7 @@ class SearchEngine:
             keys = [w for w, _ in s.key_terms_from_text("words", text, numterms=25)]
             if not keys:
                 return []
-            q = wq.Or([wq.Term("words", w) for w in keys])
+            q = Or([wq.Term("words", w) for w in keys])
             res = s.search(q, limit=size, mask=wq.Term("id", article_id))
             return [self._hit(h.fields(), h.score, []) for h in res]
 
@@ -437,6 +473,43 @@ def _docset(mask: np.ndarray) -> set:
 
 def _by_count(counts: dict) -> dict:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int]) -> dict[int, float]:
+    """Evidence that the typed words stand together, in order (PHRASE_SLOP gaps allowed).
+
+    For each field, the number of such occurrences (saturating like BM25's term frequency) times
+    the words' summed idf, times PHRASE_WEIGHT (and TITLE_WEIGHT in the title).
+    """
+    forms = [syl.exact if syl.accented else syl.folded for syl in plan.syllables]
+    bonus: dict[int, float] = {}
+    for fieldname, weight in (("title", TITLE_WEIGHT), ("text", 1.0)):
+        idf = sum(ds.idf(fieldname, f) for f in set(forms))
+        where = [ds.positions(fieldname, f, docnums) for f in forms]
+        for d in docnums:
+            lists = [w.get(d) for w in where]
+            if any(p is None for p in lists):
+                continue
+            count = _chains(lists, PHRASE_SLOP)
+            if count:
+                bonus[d] = bonus.get(d, 0.0) + PHRASE_WEIGHT * weight * idf * count / (count + 1.2)
+    return bonus
+
+
+def _chains(position_lists: list[list[int]], slop: int) -> int:
+    """How many times the terms occur in order, each within 1 + slop positions of the previous."""
+    later = [set(p) for p in position_lists[1:]]
+    count = 0
+    for start in position_lists[0]:
+        pos = start
+        for positions in later:
+            nxt = next((pos + k for k in range(1, slop + 2) if pos + k in positions), None)
+            if nxt is None:
+                break
+            pos = nxt
+        else:
+            count += 1
+    return count
 
 
 def _scores_for(s: Searcher, q: wq.Query, docnums: list[int]) -> dict[int, float]:

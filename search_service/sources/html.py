@@ -249,9 +249,7 @@ def parse_html_page(text: str, fallback_id: str) -> dict:
         _ld_url(ld.get("url")),
         _ld_url(ld.get("mainEntityOfPage")),
     )
-    page_id = _first(
-        first_meta("article:id", "article:content_id", "article_id"), _ld_identifier(ld.get("identifier"))
-    )
+    page_id = _first(first_meta("article:id", "article:content_id", "article_id"), _ld_identifier(ld.get("identifier")))
     meta_author = first_meta("author")
     og_author = first_meta("article:author")
     if og_author and og_author.startswith(("http://", "https://")):
