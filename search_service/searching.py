@@ -8,6 +8,7 @@ are turned into plain data before the searcher is released.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -23,11 +24,12 @@ from whoosh import query as wq
 from whoosh.searching import Results, Searcher
 from whoosh.util.times import datetime_to_long, long_to_datetime
 
+from . import query as knobs
 from .articles import HANOI, Article
 from .docsets import DocSets
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
 from .highlight import highlight_title, snippet, terms_for
-from .query import PHRASE_SLOP, PHRASE_WEIGHT, TITLE_WEIGHT, Or, QueryPlan, SearchRequest, analyze_syllables, build_plan
+from .query import Or, QueryPlan, SearchRequest, analyze_syllables, build_plan
 from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
 
@@ -476,40 +478,36 @@ def _by_count(counts: dict) -> dict:
 
 
 def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int]) -> dict[int, float]:
-    """Evidence that the typed words stand together, in order (PHRASE_SLOP gaps allowed).
+    """Evidence that the typed words stand together: each pair of consecutive query syllables
+    found next to each other, in order (PHRASE_SLOP gaps allowed).
 
-    For each field, the number of such occurrences (saturating like BM25's term frequency) times
-    the words' summed idf, times PHRASE_WEIGHT (and TITLE_WEIGHT in the title).
+    Per field and pair: the number of such occurrences, saturating like BM25's term frequency,
+    times the pair's idf, times PHRASE_WEIGHT (and TITLE_WEIGHT in the title). Pairs rather than
+    the whole query, so that a long question still earns proximity for the parts it shares.
     """
     forms = [syl.exact if syl.accented else syl.folded for syl in plan.syllables]
+    pairs = [(a, b) for a, b in itertools.pairwise(forms) if a != b]
     bonus: dict[int, float] = {}
-    for fieldname, weight in (("title", TITLE_WEIGHT), ("text", 1.0)):
-        idf = sum(ds.idf(fieldname, f) for f in set(forms))
-        where = [ds.positions(fieldname, f, docnums) for f in forms]
-        for d in docnums:
-            lists = [w.get(d) for w in where]
-            if any(p is None for p in lists):
-                continue
-            count = _chains(lists, PHRASE_SLOP)
-            if count:
-                bonus[d] = bonus.get(d, 0.0) + PHRASE_WEIGHT * weight * idf * count / (count + 1.2)
+    for fieldname, weight in (("title", knobs.TITLE_WEIGHT), ("text", 1.0)):
+        where = {f: ds.positions(fieldname, f, docnums) for f in set(forms)}
+        idf = {f: ds.idf(fieldname, f) for f in set(forms)}
+        for a, b in pairs:
+            first, second = where[a], where[b]
+            pair_weight = knobs.PHRASE_WEIGHT * weight * (idf[a] + idf[b])
+            for d, positions in first.items():
+                following = second.get(d)
+                if following is None:
+                    continue
+                count = _adjacent(positions, following, knobs.PHRASE_SLOP)
+                if count:
+                    bonus[d] = bonus.get(d, 0.0) + pair_weight * count / (count + 1.2)
     return bonus
 
 
-def _chains(position_lists: list[list[int]], slop: int) -> int:
-    """How many times the terms occur in order, each within 1 + slop positions of the previous."""
-    later = [set(p) for p in position_lists[1:]]
-    count = 0
-    for start in position_lists[0]:
-        pos = start
-        for positions in later:
-            nxt = next((pos + k for k in range(1, slop + 2) if pos + k in positions), None)
-            if nxt is None:
-                break
-            pos = nxt
-        else:
-            count += 1
-    return count
+def _adjacent(first: list[int], second: list[int], slop: int) -> int:
+    """How many positions of ``first`` are followed by ``second`` within 1 + slop positions."""
+    after = set(second)
+    return sum(1 for p in first if any(p + k in after for k in range(1, slop + 2)))
 
 
 def _scores_for(s: Searcher, q: wq.Query, docnums: list[int]) -> dict[int, float]:
