@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from .schema import PRIMED_FIELDS, article_to_document, build_schema
 from .store import IndexStore, is_disk_full, open_generation, open_writer
 
 DEFAULT_BATCH = 2000
+CHUNK = 8  # records sent to a worker at a time
+MAX_IN_FLIGHT = 512  # records read ahead of the writer, at most
 
 Item = RawRecord | Rejection
 _Prepared = tuple[Article, dict[str, list[analysis.Posting]]] | Rejection
@@ -112,8 +115,19 @@ def _prepared_stream(items: Iterable[Item], jobs: int) -> Iterator[_Prepared]:
         return
     ctx = multiprocessing.get_context("fork")
     pool = ctx.Pool(jobs, initializer=_worker_init)
+    # imap's feeder thread reads ahead as fast as it can: on a large file it would hold the whole
+    # input (and the workers' postings) in memory. Keep at most MAX_IN_FLIGHT records on the way.
+    slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+
+    def fed() -> Iterator[Item]:
+        for item in items:
+            slots.acquire()
+            yield item
+
     try:
-        yield from pool.imap(prepare, items, chunksize=8)
+        for prepared in pool.imap(prepare, fed(), chunksize=CHUNK):
+            slots.release()
+            yield prepared
         pool.close()
     finally:
         pool.terminate()

@@ -179,3 +179,25 @@ def test_missing_and_outdated_indexes_say_what_to_run(tmp_path: Path):
     meta.write_text(json.dumps({"schema_version": 0}), encoding="utf-8")
     with pytest.raises(SchemaMismatch, match="reindex required"):
         store.open()
+
+
+def test_parallel_reading_does_not_run_ahead_of_the_writer():
+    from search_service import indexer
+    from search_service.articles import RawRecord
+
+    pulled = 0
+    record = FIXTURE_ARTICLES[0]
+
+    def endless():
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield RawRecord(dict(record, id=f"x{pulled}"), "mem", pulled)
+
+    stream = indexer._prepared_stream(endless(), jobs=2)
+    try:
+        next(stream)
+        time.sleep(1.0)  # the feeder would read on and on if nothing held it back
+        assert pulled <= indexer.MAX_IN_FLIGHT + 2 * indexer.CHUNK
+    finally:
+        stream.close()
