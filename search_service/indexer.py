@@ -118,10 +118,13 @@ def _prepared_stream(items: Iterable[Item], jobs: int) -> Iterator[_Prepared]:
     # imap's feeder thread reads ahead as fast as it can: on a large file it would hold the whole
     # input (and the workers' postings) in memory. Keep at most MAX_IN_FLIGHT records on the way.
     slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+    stop = threading.Event()
 
     def fed() -> Iterator[Item]:
         for item in items:
-            slots.acquire()
+            while not slots.acquire(timeout=0.1):
+                if stop.is_set():  # the consumer is gone: let the pool's feeder thread end
+                    return
             yield item
 
     try:
@@ -130,6 +133,7 @@ def _prepared_stream(items: Iterable[Item], jobs: int) -> Iterator[_Prepared]:
             yield prepared
         pool.close()
     finally:
+        stop.set()
         pool.terminate()
         pool.join()
 
