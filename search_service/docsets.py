@@ -156,7 +156,10 @@ class DocSets:
                 part = _CACHE.get(key) if seg is not None else None
                 if part is None:
                     n = leaf.doc_count_all()
-                    part = np.array([leaf.doc_field_length(d, fieldname, 0) for d in range(n)], dtype=np.float32)
+                    # Whoosh answers None (not the default) for a document without the field.
+                    part = np.array(
+                        [leaf.doc_field_length(d, fieldname, 0) or 0 for d in range(n)], dtype=np.float32
+                    )
                     if seg is not None:
                         _CACHE.put(key, part)
                 parts.append(part)
@@ -175,7 +178,9 @@ class DocSets:
             df = ids.size
             idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
             lengths = self.lengths(fieldname)
-            average = float(lengths.mean()) or 1.0
+            average = float(lengths[self.live].mean()) if self.live.any() else 0.0
+            if not np.isfinite(average) or average <= 0:
+                average = 1.0
             norm = k1 * ((1.0 - b) + b * lengths[ids] / average)
             scores[ids] += np.float32(weight * idf) * (tf * (k1 + 1.0) / (tf + norm))
         return scores

@@ -212,3 +212,18 @@ def test_pathological_queries_are_cut_off_by_the_time_budget(index_store: IndexS
         assert full.total > 0
     finally:
         engine.close()
+
+
+def test_articles_without_a_body_do_not_break_scores(tmp_path: Path):
+    import math
+
+    records = [*FIXTURE_ARTICLES, {"id": "empty-1", "title": "Bình đẳng giới không có thân bài", "body": ""}]
+    store = IndexStore(tmp_path / "ix")
+    ingest(store, read_paths([str(write_jsonl(tmp_path / "a.jsonl", records))]), jobs=1)
+    engine = SearchEngine(store)
+    try:
+        page = engine.search(parse_request({"q": "bình đẳng giới"}))
+        assert page.results and all(math.isfinite(h.score) for h in page.results)
+        assert ids(page)[:2] == ["fx-1", "empty-1"] or ids(page)[:2] == ["empty-1", "fx-1"]
+    finally:
+        engine.close()
