@@ -157,10 +157,23 @@ def _fold_form(surface: str) -> str:
 # --- word segmentation (pyvi) ---------------------------------------------------------------
 
 
+_model_ready = False
+
+
 def _pyvi() -> Any:
-    """The pyvi tokenizer class, imported on first use."""
+    """The pyvi tokenizer class, imported on first use (1.2 s, 120 MB), its CRF model open in memory."""
+    global _model_ready
     from pyvi.ViTokenizer import ViTokenizer
 
+    if not _model_ready:
+        # sklearn-crfsuite keeps the model in a temporary file, opened lazily and deleted when the
+        # owning object is collected, including by any forked child that exits (a recycled gunicorn
+        # worker). Open it now, so that forked processes inherit the open model, then delete the
+        # file ourselves: nothing reads it again, and no process can pull it from under another.
+        model = ViTokenizer.model
+        model.tagger_  # noqa: B018 - opens the tagger
+        model.modelfile.cleanup()
+        _model_ready = True
     return ViTokenizer
 
 
@@ -169,9 +182,15 @@ def preload() -> None:
     _pyvi()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _pyvi_labels(tokens: list[str]) -> list[str]:
     """pyvi's CRF labels (B_W / I_W) for a token sequence."""
     vi = _pyvi()
+    if any(_SURROGATE.search(t) for t in tokens):
+        # Lone surrogates (JSON escapes like \ud800) cannot be encoded for crfsuite: features only.
+        tokens = [_SURROGATE.sub("\ufffd", t) for t in tokens]
     return vi.model.tagger_.tag(_features(tokens, vi.bi_grams, vi.tri_grams))
 
 

@@ -157,9 +157,7 @@ class DocSets:
                 if part is None:
                     n = leaf.doc_count_all()
                     # Whoosh answers None (not the default) for a document without the field.
-                    part = np.array(
-                        [leaf.doc_field_length(d, fieldname, 0) or 0 for d in range(n)], dtype=np.float32
-                    )
+                    part = np.array([leaf.doc_field_length(d, fieldname, 0) or 0 for d in range(n)], dtype=np.float32)
                     if seg is not None:
                         _CACHE.put(key, part)
                 parts.append(part)

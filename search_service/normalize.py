@@ -37,7 +37,7 @@ MAX_ID_LENGTH = 512
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
 _MARKUP = re.compile(r"<[A-Za-z/!]")
-_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b\u2028\u2029\u2060\ufeff]")
+_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b\u2028\u2029\u2060\ufeff\ud800-\udfff]")
 _FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)|\d{8}")
 _SLASH_DATE = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}\b")
 
@@ -98,6 +98,8 @@ def _control_table() -> dict[int, str | None]:
     table.update({c: None for c in range(0x7F, 0xA0)})
     table.update({0x09: " ", 0x0D: "\n", 0x2028: "\n", 0x2029: "\n", 0x0B: "\n", 0x0C: "\n", 0x85: "\n"})
     table.update({0x200B: None, 0xFEFF: None, 0x2060: None, 0x00AD: None})
+    # Lone surrogates (JSON escapes such as \ud800) are not text and cannot be encoded: drop them.
+    table.update({c: None for c in range(0xD800, 0xE000)})
     return table
 
 

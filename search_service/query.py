@@ -106,9 +106,12 @@ def _clean_text(value: str, param: str, limit: int) -> str:
 
 def _parse_date(value: str, param: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise BadQuery(param, f"`{param}` must be a date written YYYY-MM-DD, got {value!r}") from None
+    if not 1900 <= day.year <= 2100:
+        raise BadQuery(param, f"`{param}` must be a date between 1900 and 2100, got {value!r}")
+    return day
 
 
 def _parse_int(value: str, param: str, low: int, high: int) -> int:

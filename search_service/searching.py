@@ -161,15 +161,25 @@ class SearchEngine:
             self._drop(handle)
             handle = None
         if handle is None:
-            handle = _Handle(self.store)
+            try:
+                handle = _Handle(self.store)
+            except SearchServiceError:
+                raise
+            except Exception as exc:  # Whoosh opens segment files here: damaged ones raise anything
+                log.error("cannot open the index in %s: %s: %s", self.store.root, type(exc).__name__, exc)
+                raise IndexCorrupt(str(self.store.root), f"{type(exc).__name__}: {exc}") from exc
             self._local.handle = handle
             with self._handles_lock:
                 self._handles.append(handle)
         try:
             yield handle.searcher
-        except (OSError, EOFError) as exc:
-            # Files vanished under us (a switch raced the open): drop it, the next call reopens.
+        except SearchServiceError:
+            raise
+        except Exception as exc:
+            # Files vanished under us (a switch raced the open) or are damaged (Whoosh raises bare
+            # exceptions on garbled blocks): drop the searcher, say what to run; the next call reopens.
             self._drop(handle)
+            log.error("reading the index in %s failed: %s: %s", self.store.root, type(exc).__name__, exc)
             raise IndexCorrupt(str(self.store.root), f"{type(exc).__name__}: {exc}") from exc
 
     def _drop(self, handle: _Handle) -> None:

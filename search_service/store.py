@@ -100,8 +100,9 @@ class IndexStore:
                             "wait for it to finish, or pass --wait SECONDS to wait for the lock"
                         ) from None
                     time.sleep(0.1)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            with contextlib.suppress(OSError):  # the pid is for the message only; a full disk is no reason to fail
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
             os.close(fd)  # closing releases the flock
@@ -201,9 +202,11 @@ def open_generation(path: Path, root: str) -> whoosh_index.Index:
     if found != SCHEMA_VERSION:
         raise SchemaMismatch(root, found, SCHEMA_VERSION)
     try:
-        return FileStorage(str(path)).open_index()
+        # No mmap: a segment file truncated under a running worker would kill it with SIGBUS.
+        return FileStorage(str(path), supports_mmap=False).open_index()
     except whoosh_index.EmptyIndexError:
-        raise IndexMissing(root) from None
+        # The generation is there but its table of contents is not: only a rebuild helps.
+        raise IndexCorrupt(root, "the live generation has no table of contents") from None
     except Exception as exc:  # Whoosh raises bare pickling/IO/struct errors on damaged files
         raise IndexCorrupt(root, f"{type(exc).__name__}: {exc}") from exc
 

@@ -160,9 +160,7 @@ def request(
         conn.endheaders(body)
         resp = conn.getresponse()
         data = resp.read()
-        return Response(
-            resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, time.monotonic() - started
-        )
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, time.monotonic() - started)
     finally:
         conn.close()
 
@@ -228,7 +226,9 @@ class Service:
         """Pids of the gunicorn workers."""
         return children(self.proc.pid) if self.proc else []
 
-    def wait_workers(self, count: int, exclude: set[int] | frozenset[int] = frozenset(), limit: float = 30) -> list[int]:
+    def wait_workers(
+        self, count: int, exclude: set[int] | frozenset[int] = frozenset(), limit: float = 30
+    ) -> list[int]:
         """Wait until ``count`` workers not in ``exclude`` run; their pids."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
@@ -238,11 +238,16 @@ class Service:
             time.sleep(0.05)
         raise RuntimeError(f"gunicorn workers did not come up:\n{self.log_tail()}")
 
-    def restart_workers(self) -> None:
-        """SIGHUP: gunicorn replaces every worker by a fresh one (as a restart would, minus the master)."""
+    def restart_workers(self, graceful: bool = True) -> None:
+        """Fresh workers: SIGHUP (gunicorn replaces each one gracefully) or SIGKILL each (the master respawns)."""
         assert self.proc is not None
         old = set(self.worker_pids())
-        os.kill(self.proc.pid, signal.SIGHUP)
+        if graceful:
+            os.kill(self.proc.pid, signal.SIGHUP)
+        else:
+            for pid in old:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self.wait_workers(self.workers, exclude=old)
         deadline = time.monotonic() + 30
         while set(self.worker_pids()) & old and time.monotonic() < deadline:
@@ -252,6 +257,22 @@ class Service:
         """The end of gunicorn's log."""
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def log_size(self) -> int:
+        """Bytes in gunicorn's log so far (for log_since)."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int) -> str:
+        """What gunicorn logged after ``offset`` bytes."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read().decode("utf-8", "replace")
         except OSError:
             return ""
 

@@ -46,7 +46,7 @@ from search_service.store import IndexStore
 
 from .service import Service, request, sample_records, write_jsonl
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 FUZZ_SLOW = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 SCHEMA = build_schema()
@@ -72,7 +72,9 @@ mixed_scripts = st.sampled_from(["Москва", "東京都", "서울", "الق�
 piece = st.one_of(
     st.text(any_char, max_size=40), vietnamese, nfd_vietnamese, combining_run, emoji, controls, long_word, mixed_scripts
 )
-hostile_text = st.lists(piece, max_size=10).flatmap(lambda parts: st.sampled_from(["", " ", "\n"]).map(lambda sep: sep.join(parts)))
+hostile_text = st.lists(piece, max_size=10).flatmap(
+    lambda parts: st.sampled_from(["", " ", "\n"]).map(lambda sep: sep.join(parts))
+)
 
 
 # -- analysis ---------------------------------------------------------------------------------------
@@ -121,13 +123,18 @@ def test_word_tokenizer_never_raises_and_offsets_point_at_the_surface_form(text:
         assert t.text == "_".join(parts) and len(parts) > 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a lone surrogate (JSON escape \\ud800) crashes pyvi's CRF inside analysis.segment()",
-)
 def test_word_tokenizer_survives_lone_surrogates() -> None:
     """JSON can carry lone surrogates ("\\ud800"); the analysis must not crash on them."""
     list(VietnameseTokenizer(unit="word")("Hà Nội \ud800 mùa thu \udfff", chars=True))
+
+
+def test_a_record_with_a_lone_surrogate_does_not_abort_the_ingest(tmp_path: Path) -> None:
+    """The bad record is rejected (or cleaned) with a reason; the others are indexed."""
+    src = tmp_path / "surrogate.jsonl"
+    bad = '{"id": "s1", "title": "Tin \\ud800 lỗi", "body": "x \\udfff y"}'
+    src.write_text(bad + '\n{"id": "s2", "title": "Tin tốt"}\n', encoding="utf-8")
+    report = ingest(IndexStore(tmp_path / "index"), read_paths([str(src)]), jobs=1)
+    assert report.indexed + report.rejected == 2 and report.indexed >= 1
 
 
 @FUZZ
@@ -189,7 +196,7 @@ def test_request_validation_refuses_only_with_bad_query_naming_the_parameter(sin
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
-HOSTILE_IDS = ["../../../../etc/passwd", "a%2Fb", "x/../y", "..", "%00", "a\\b", "~root/.ssh", "dir/", "?q=1#frag", "a//b"]
+HOSTILE_IDS = ["../../../../etc/passwd", "a%2Fb", "x/../y", "..", "%00", "a\\b", "~root/.ssh", "dir/", "?q=1#f", "a//b"]
 #: An id starting with a slash: the route sees "//", Werkzeug merges the slashes and redirects to another id.
 SLASHED_IDS = ["/abs/path"]
 
@@ -353,14 +360,7 @@ def _quote_id(rid: str) -> str:
     return quote(rid, safe="")
 
 
-SLASH_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="product bug: an id starting with '/' cannot be fetched: /api/articles/%2Fabs%2Fpath is redirected (308, "
-    "Werkzeug's merge_slashes) to /api/articles/abs/path, another id",
-)
-
-
-@pytest.mark.parametrize("rid", HOSTILE_IDS + [pytest.param(r, marks=SLASH_BUG) for r in SLASHED_IDS])
+@pytest.mark.parametrize("rid", HOSTILE_IDS + SLASHED_IDS)
 def test_hostile_ids_are_plain_keys(hclient, hostile_index: IndexStore, rid: str) -> None:
     """An article whose id looks like a path is found by that exact id, quoted, and only it."""
     r = hclient.get("/api/articles/" + _quote_id(rid))
@@ -584,7 +584,6 @@ def test_nothing_a_request_sends_changes_the_index(
     assert snapshot(hostile_index.root) == before
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: 405 answers lack the Allow header (RFC 9110 §15.5.6)")
 def test_405_says_which_methods_are_allowed(hclient) -> None:
     """A refused method is answered with the methods that would work."""
     r = hclient.post("/api/search")
@@ -627,3 +626,60 @@ def test_live_service_refuses_traversal_nul_oversize_and_writes(live: Service, h
     assert live.get("/healthz").status == 200
     assert snapshot(hostile_index.root) == before
     assert "Traceback" not in live.log_tail(100_000)
+
+
+# -- pathological queries meet the time budget (the full-size check is in test_load) --------------
+
+SMALL_BUDGET_MS = 100
+#: Allowed beyond the budget (analysis, highlighting, JSON), as a multiple of what an ordinary
+#: three-word search costs on the same machine: machine speed cancels out.
+ORDINARY_MULTIPLE = 10
+ORDINARY = ["giá vàng tăng", "bóng đá việt nam", "thị trường chứng khoán", "học sinh thi cử", "bệnh viện tỉnh",
+            "hà nội mùa thu", "xuất khẩu gạo", "công nghệ thông tin", "tai nạn giao thông"]  # fmt: skip
+
+
+def _pathological(index_store: IndexStore) -> dict[str, dict]:
+    """Hundreds of the index's commonest words as plain words, a phrase, ORs and exclusions."""
+    ix = index_store.open()
+    try:
+        with ix.searcher() as s:
+            common = [t.decode() if isinstance(t, bytes) else t for _, t in s.reader().most_frequent_terms("text", 300)]
+    finally:
+        ix.close()
+    common = [w for w in common if re.fullmatch(r"\w+", w)]
+    return {
+        "plain": {"q": " ".join(common)[:1000].rsplit(" ", 1)[0]},
+        "phrase": {"q": '"' + " ".join(common[:150])[:990].rsplit(" ", 1)[0] + '"'},
+        "ors": {"q": " OR ".join(common)[:1000].rsplit(" OR ", 1)[0]},
+        "exclusions": {"q": "việt " + " ".join("-" + w for w in common)[:990].rsplit(" ", 1)[0]},
+    }
+
+
+_UNBUDGETED = pytest.mark.xfail(
+    strict=True,
+    reason="product bug: hundreds of OR alternatives or exclusions are not covered by the time budget (and not "
+    "capped like plain words, MAX_SYLLABLES): the sets they match are computed outside the budgeted matching "
+    "(Whoosh docs_for_query / mask); 25-35x an ordinary search here, 5-12 s on 1,500 articles",
+)
+
+
+@pytest.mark.parametrize("kind", ["plain", "phrase", pytest.param("ors", marks=_UNBUDGETED),
+                                  pytest.param("exclusions", marks=_UNBUDGETED)])  # fmt: skip
+def test_pathological_queries_answer_within_the_time_budget(index_store: IndexStore, kind: str) -> None:
+    """With a 100 ms budget, hundreds of common words cost at most the budget plus a few ordinary searches."""
+    import statistics
+    import time
+
+    client = create_app({"INDEX_DIR": str(index_store.root), "TIME_BUDGET_MS": SMALL_BUDGET_MS}).test_client()
+    client.get("/api/search?q=warm+up")
+
+    def timed(params: dict) -> float:
+        started = time.perf_counter()
+        r = client.get("/api/search", query_string=params)
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        return time.perf_counter() - started
+
+    ordinary = statistics.median(timed({"q": q}) for q in ORDINARY)
+    took = timed(_pathological(index_store)[kind])
+    limit = SMALL_BUDGET_MS / 1000 + max(0.2, ORDINARY_MULTIPLE * ordinary)
+    assert took <= limit, f"{kind}: {took:.2f} s; budget {SMALL_BUDGET_MS} ms, an ordinary search {ordinary:.3f} s"

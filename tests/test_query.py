@@ -84,3 +84,9 @@ def test_good_parameters():
     assert r.q == "Hà Nội" and r.sections == ("Xã hội", "Thể thao") and r.page == 2 and r.size == 20
     assert r.offset == 20
     assert parse_request(r.to_params() | {"section": None}, {"section": list(r.sections)}) == r
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1899-12-31", "2101-01-01"])
+def test_dates_outside_the_archive_years_are_rejected(day):
+    with pytest.raises(BadQuery, match="1900 and 2100"):
+        parse_request({"from": day})

@@ -5,15 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app
+from werkzeug.routing import PathConverter
 
 from ..config import Settings
 from ..searching import SearchEngine
 from ..store import IndexStore
 
 
+class ArticleIdConverter(PathConverter):
+    """Like ``path``, but an id may also start with "/" (ids are opaque strings, often URLs)."""
+
+    regex = ".+?"
+    part_isolating = False  # spans several path segments
+
+
 def build_app(config: dict[str, Any] | None = None) -> Flask:
     """The Flask app: settings from the environment, then ``config``; nothing opened yet."""
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.url_map.merge_slashes = False  # an article id may hold "//" or start with "/"
+    app.url_map.converters["id"] = ArticleIdConverter
     settings = Settings.from_env()
     app.config.update(
         INDEX_DIR=settings.index_dir, CACHE_SIZE=settings.cache_size, TIME_BUDGET_MS=settings.time_budget_ms

@@ -27,7 +27,7 @@ def search():
     return jsonify(engine().search(search_request_from_args()).to_dict())
 
 
-@bp.get("/api/articles/<path:article_id>/related")
+@bp.get("/api/articles/<id:article_id>/related")
 def related(article_id: str):
     """Articles most like this one."""
     size = _int_arg("size", 5, 1, MAX_RELATED)
@@ -35,7 +35,7 @@ def related(article_id: str):
     return jsonify({"id": article_id, "results": [h.__dict__ for h in hits]})
 
 
-@bp.get("/api/articles/<path:article_id>")
+@bp.get("/api/articles/<id:article_id>")
 def article(article_id: str):
     """One article."""
     return jsonify(engine().get(article_id).to_dict())

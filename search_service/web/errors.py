@@ -64,9 +64,12 @@ def register(app: Flask) -> None:
             404: "Không tìm thấy trang này.",
             405: "Phương thức này không được hỗ trợ: dịch vụ chỉ cho phép đọc (GET).",
         }.get(exc.code or 500, exc.description or exc.name)
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         if _wants_json():
-            return error_response(exc.code or 500, code, message)
-        return render_template("error.html", status=exc.code, message=message), exc.code
+            resp = error_response(exc.code or 500, code, message)
+            resp.headers.update(headers)
+            return resp
+        return render_template("error.html", status=exc.code, message=message), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -53,7 +53,15 @@ def _ok(schema_ref: str) -> dict:
 
 
 def _param(name: str, schema: dict, description: str, repeat: bool = False) -> dict:
-    p = {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    # An empty value (as an HTML form sends it) is read as "not given".
+    p = {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        "allowEmptyValue": True,
+    }
     if repeat:
         p["schema"] = {"type": "array", "items": schema}
         p["style"] = "form"

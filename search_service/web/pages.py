@@ -342,7 +342,7 @@ def search_page():
     return render_template("search.html", **context), 400 if problem else 200
 
 
-@bp.get("/articles/<path:article_id>")
+@bp.get("/articles/<id:article_id>")
 def article_page(article_id: str):
     """One article in full, with related coverage."""
     eng = engine()
