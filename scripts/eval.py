@@ -29,6 +29,7 @@ import argparse
 import gzip
 import hashlib
 import importlib.util
+import itertools
 import json
 import math
 import random
@@ -43,6 +44,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -142,6 +144,27 @@ def load_news(corpus: Path = VNTC, queries_path: Path = NEWS_QUERIES, n_docs: in
         f"{len(records)} articles (seed {COLLECTION_SEED}), {len(queries)} known-item queries (seed {meta.get('seed')})"
     )
     return QuerySet("VNTC news", records, queries, known_item=True, note=note)
+
+
+def headline_ties(qs: QuerySet, fold: bool = False) -> tuple[int, float]:
+    """Known items whose words also stand, in order, in another headline; MRR@10 if those ties fall at random.
+
+    Such a query cannot tell its story from the others by the headline alone: this is what an engine
+    that puts every headline containing the words first, in no particular order, would score.
+    """
+    from search_service.analysis import syllables
+
+    def text(t: str) -> str:
+        return " " + " ".join(form for form, *_ in syllables(t, fold=fold)) + " "
+
+    headlines = [(r["id"], text(r.get("title") or "")) for r in qs.records]
+    tied, total = 0, 0.0
+    for q in qs.queries:
+        phrase = text(q.text)
+        k = 1 + sum(1 for doc, h in headlines if phrase in h and doc not in q.relevant)
+        tied += k > 1
+        total += sum(1.0 / i for i in range(1, min(k, K) + 1)) / k
+    return tied, total / len(qs.queries) if qs.queries else 0.0
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -459,6 +482,51 @@ def set_knobs(assignments: Iterable[str]) -> dict[str, float]:
     return {k: getattr(query_module, k) for k in KNOBS}
 
 
+# --- structural prototypes (measured, not adopted: see the report) ----------------------------
+
+#: Ranking changes that the knobs cannot express, prototyped by wrapping the engine's internals.
+VARIANTS = {
+    "rank-together": "one list ordered by score, instead of all-words matches first, then some-words",
+    "skip-compound-pairs": "no proximity bonus for a syllable pair that pyvi joins into one query word",
+}
+
+
+def apply_variants(names: Iterable[str]) -> None:
+    """Switch on prototype ranking variants (wrapping search_service.searching internals)."""
+    from dataclasses import replace
+
+    from search_service import searching
+
+    for name in names:
+        if name == "rank-together":
+            masks = searching.SearchEngine._masks
+
+            def together(self: Any, s: Any, ds: Any, plan: Any, _masks: Callable = masks) -> tuple:
+                """All matches in the first tier: ranked by score alone."""
+                allowed, _all_words, some = _masks(self, s, ds, plan)
+                return allowed, some, some
+
+            searching.SearchEngine._masks = together
+        elif name == "skip-compound-pairs":
+            bonus = searching._phrase_bonus
+
+            def skip_compounds(ds: Any, plan: Any, docnums: list[int], _bonus: Callable = bonus) -> dict:
+                """The proximity bonus less what pairs that form one pyvi word of the query earned."""
+                out = _bonus(ds, plan, docnums)
+                compounds = {w for _field, w, _weight in plan.word_terms}
+                sylls = plan.syllables
+                for a, b in itertools.pairwise(sylls):
+                    forms = [x.exact if x.accented else x.folded for x in (a, b)]
+                    if forms[0] != forms[1] and "_".join(forms) in compounds:
+                        for d, v in _bonus(ds, replace(plan, syllables=[a, b]), docnums).items():
+                            out[d] = out.get(d, 0.0) - v
+                return out
+
+            searching._phrase_bonus = skip_compounds
+        else:
+            raise SystemExit(f"unknown variant {name!r}; variants: {', '.join(VARIANTS)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build, run and print the whole table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -467,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--news-queries", type=Path, default=NEWS_QUERIES, help="known-item query file")
     parser.add_argument("--engines", default="ours,fts5,tantivy", help="comma-separated: ours, fts5, tantivy")
     parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="override a ranking knob")
+    parser.add_argument(
+        "--variant", action="append", default=[], choices=sorted(VARIANTS), help="prototype ranking change"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="segmentation processes while indexing")
     parser.add_argument("--index-cache", type=Path, help="keep our indexes here and reuse them (development)")
     parser.add_argument("--json", type=Path, help="write every number to this file")
@@ -476,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown set(s): {', '.join(sorted(unknown))}")
     knobs = set_knobs(args.knob)
+    apply_variants(args.variant)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -488,6 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     engines = [makers[e.strip()] for e in args.engines.split(",") if e.strip()]
     out: dict = {"knobs": knobs, "k": K}
     print("ranking knobs: " + ", ".join(f"{k}={v}" for k, v in knobs.items()))
+    if args.variant:
+        print("prototype variants: " + ", ".join(args.variant))
+    out["variants"] = args.variant
     for name in sets:
         if name == "seg":
             lines, data = segmentation_lines()
@@ -510,6 +585,17 @@ def main(argv: list[str] | None = None) -> int:
             "collection": qs.note,
             "rows": [{"engine": r.engine, "form": r.form, **r.scores.to_dict()} for r in rows],
         }
+        if qs.known_item:
+            ties = {form: headline_ties(qs, fold=form == "unaccented") for form in FORMS}
+            print(
+                "headline ties: queries whose words also stand, in order, in another headline: "
+                + ", ".join(f"{f} {n}" for f, (n, _) in ties.items())
+                + "; MRR@10 if each such tie fell at random: "
+                + " / ".join(f"{m:.3f}" for _, m in ties.values())
+            )
+            out[name]["headline_ties"] = {
+                f: {"queries": n, "random_tie_mrr@10": round(m, 4)} for f, (n, m) in ties.items()
+            }
     if args.json:
         args.json.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -121,6 +121,35 @@ def test_our_engine_through_the_pipeline(ev, tmp_path):
     assert len(list(tmp_path.iterdir())) == 1  # the cached index
 
 
+def test_headline_ties(ev):
+    records = [
+        {"id": "a", "title": "Giá vàng tăng mạnh", "body": ""},
+        {"id": "b", "title": "Giá vàng giảm", "body": ""},
+        {"id": "c", "title": "Bão số 5", "body": ""},
+    ]
+    queries = [ev.Query("1", "giá vàng", frozenset({"a"})), ev.Query("2", "bão số", frozenset({"c"}))]
+    tied, mrr = ev.headline_ties(ev.QuerySet("t", records, queries, known_item=True))
+    assert tied == 1 and mrr == pytest.approx((0.75 + 1.0) / 2)
+    assert ev.headline_ties(ev.QuerySet("t", records, [ev.Query("1", "gia vang", frozenset({"a"}))]), fold=True)[0] == 1
+
+
+def test_prototype_variants_run(ev, tmp_path, monkeypatch):
+    from search_service import searching
+
+    monkeypatch.setattr(searching.SearchEngine, "_masks", searching.SearchEngine._masks)
+    monkeypatch.setattr(searching, "_phrase_bonus", searching._phrase_bonus)
+    ev.apply_variants(["rank-together", "skip-compound-pairs"])
+    engine = ev.ServiceEngine(jobs=1, cache_dir=tmp_path)
+    engine.build(TINY)
+    try:
+        assert engine.search("bình đẳng giới ở hà nội")[0] == "a"
+        assert "b" in engine.search("bình đẳng giới ở hà nội")  # some words: in the same list
+    finally:
+        engine.close()
+    with pytest.raises(SystemExit):
+        ev.apply_variants(["no-such-variant"])
+
+
 def test_collection_sample_holds_every_answer(ev):
     records = [{"id": f"r{i}", "title": f"t{i}", "body": ""} for i in range(50)] + [{"id": "n", "title": None}]
     sample = ev.sample_collection(records, {"r3", "r40"}, 10, seed=1)
@@ -133,14 +162,14 @@ def test_collection_sample_holds_every_answer(ev):
 def test_knob_overrides(ev):
     from search_service import query
 
-    before = query.TITLE_WEIGHT
+    before = query.TITLE_WEIGHT, query.PHRASE_SLOP
     try:
         knobs = ev.set_knobs(["TITLE_WEIGHT=3", "PHRASE_SLOP=2"])
         assert knobs["TITLE_WEIGHT"] == 3.0 and query.PHRASE_SLOP == 2 and isinstance(query.PHRASE_SLOP, int)
         with pytest.raises(SystemExit):
             ev.set_knobs(["NOT_A_KNOB=1"])
     finally:
-        ev.set_knobs([f"TITLE_WEIGHT={before}", "PHRASE_SLOP=1"])
+        ev.set_knobs([f"TITLE_WEIGHT={before[0]}", f"PHRASE_SLOP={before[1]}"])
 
 
 def test_query_fragments_follow_the_rule(mq):
