@@ -65,7 +65,14 @@ DEFAULT_NEWS_DOCS = 10_000
 COLLECTION_SEED = 20240611
 K = 10
 SETS = ("xquad", "news", "seg")
-KNOBS = ("TITLE_WEIGHT", "FOLDED_WEIGHT_WHEN_ACCENTED", "PHRASE_WEIGHT", "PHRASE_SLOP", "WORD_WEIGHT")
+KNOBS = (
+    "TITLE_WEIGHT",
+    "FOLDED_WEIGHT_WHEN_ACCENTED",
+    "PHRASE_WEIGHT",
+    "PHRASE_SLOP",
+    "WORD_WEIGHT",
+    "STOP_WORDS_OPTIONAL",
+)
 FORMS = ("accented", "unaccented")
 
 
@@ -501,18 +508,22 @@ def apply_variants(names: Iterable[str]) -> None:
         if name == "rank-together":
             masks = searching.SearchEngine._masks
 
-            def together(self: Any, s: Any, ds: Any, plan: Any, _masks: Callable = masks) -> tuple:
+            def together(
+                self: Any, s: Any, ds: Any, plan: Any, deadline: Any = None, _masks: Callable = masks
+            ) -> tuple:
                 """All matches in the first tier: ranked by score alone."""
-                allowed, _all_words, some = _masks(self, s, ds, plan)
+                allowed, _all_words, some = _masks(self, s, ds, plan, deadline)
                 return allowed, some, some
 
             searching.SearchEngine._masks = together
         elif name == "skip-compound-pairs":
             bonus = searching._phrase_bonus
 
-            def skip_compounds(ds: Any, plan: Any, docnums: list[int], _bonus: Callable = bonus) -> dict:
+            def skip_compounds(
+                ds: Any, plan: Any, docnums: list[int], deadline: Any = None, _bonus: Callable = bonus
+            ) -> dict:
                 """The proximity bonus less what pairs that form one pyvi word of the query earned."""
-                out = _bonus(ds, plan, docnums)
+                out = _bonus(ds, plan, docnums, deadline)
                 compounds = {w for _field, w, _weight in plan.word_terms}
                 sylls = plan.syllables
                 for a, b in itertools.pairwise(sylls):

@@ -10,10 +10,13 @@ operations over a boolean mask of the index's documents.
 from __future__ import annotations
 
 import threading
+import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
+from whoosh.matching import FilterMatcher
 from whoosh.reading import IndexReader, TermNotFound
 
 #: Bytes of term arrays kept across all searchers of a process.
@@ -81,16 +84,18 @@ class DocSets:
         return mask
 
     def _leaf_ids(self, leaf: IndexReader, seg: object, fieldname: str, text: str) -> np.ndarray:
-        key = (seg, "t", fieldname, text)
-        ids = _CACHE.get(key) if seg is not None else None
-        if ids is None:
-            try:
-                ids = np.fromiter(leaf.postings(fieldname, text).all_ids(), dtype=np.int32)
-            except TermNotFound:
-                ids = np.zeros(0, dtype=np.int32)
+        # The ids are the first half of the postings array: one read of the term serves both.
+        pair = self._leaf_postings(leaf, seg, fieldname, text)
+        return pair[: len(pair) // 2]
+
+    def _leaf_postings(self, leaf: IndexReader, seg: object, fieldname: str, text: str) -> np.ndarray:
+        key = (seg, "p", fieldname, text)
+        pair = _CACHE.get(key) if seg is not None else None
+        if pair is None:
+            pair = _read_postings(leaf, fieldname, text)
             if seg is not None:
-                _CACHE.put(key, ids)
-        return ids
+                _CACHE.put(key, pair)
+        return pair
 
     def any_of(self, terms: Iterable[tuple]) -> np.ndarray:
         """Mask of the documents that contain at least one of the (field, text, ...) terms."""
@@ -105,12 +110,7 @@ class DocSets:
         """(global document numbers, term frequencies) of a term."""
         ids_parts, tf_parts = [], []
         for leaf, offset, seg in self.leaves:
-            key = (seg, "p", fieldname, text)
-            pair = _CACHE.get(key) if seg is not None else None
-            if pair is None:
-                pair = _read_postings(leaf, fieldname, text)
-                if seg is not None:
-                    _CACHE.put(key, pair)
+            pair = self._leaf_postings(leaf, seg, fieldname, text)
             n = len(pair) // 2
             if n:
                 ids_parts.append(pair[:n].astype(np.int64) + offset)
@@ -125,19 +125,39 @@ class DocSets:
         for leaf, offset, _seg in self.leaves:
             end = offset + leaf.doc_count_all()
             local = [d - offset for d in docnums if offset <= d < end]
-            if not local:
-                continue
-            try:
-                m = leaf.postings(fieldname, text)
-            except TermNotFound:
-                continue
-            for d in local:
-                if not m.is_active():
-                    break
-                m.skip_to(d)
-                if m.is_active() and m.id() == d:
-                    out[d + offset] = m.value_as("positions")
+            if local:
+                for d, found in _leaf_positions(leaf, fieldname, text, local).items():
+                    out[d + offset] = found
         return out
+
+    def phrase(
+        self, fieldname: str, words: list[str], slop: int, mask: np.ndarray, deadline: float | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """Documents of ``mask`` where ``words`` stand in this order, each at most ``slop`` positions
+        after the one before (1: next to it), and whether ``deadline`` cut the check short."""
+        candidates = mask.copy()
+        for word in dict.fromkeys(words):
+            candidates &= self.term(fieldname, word)
+        # Where the phrase so far ends in each candidate, narrowed word by word.
+        docnums = np.flatnonzero(candidates).tolist()
+        current = self.positions(fieldname, words[0], docnums) if docnums else {}
+        for word in words[1:]:
+            if not current:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                return np.zeros(self.size, dtype=bool), True
+            following = self.positions(fieldname, word, sorted(current))
+            nxt: dict[int, list[int]] = {}
+            for d, ends in current.items():
+                ends_set = set(ends)
+                hits = [p for p in following.get(d, ()) if any(p - k in ends_set for k in range(1, slop + 1))]
+                if hits:
+                    nxt[d] = hits
+            current = nxt
+        out = np.zeros(self.size, dtype=bool)
+        if current:
+            out[np.fromiter(current, dtype=np.int64)] = True
+        return out, False
 
     def idf(self, fieldname: str, text: str) -> float:
         """BM25's inverse document frequency of a term."""
@@ -165,11 +185,18 @@ class DocSets:
             self._columns[key_] = values
         return values
 
-    def bm25(self, terms: Iterable[tuple[str, str, float]], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
-        """BM25 score of every document for weighted (field, term, weight) terms, summed."""
+    def bm25(
+        self, terms: Iterable[tuple[str, str, float]], k1: float = 1.2, b: float = 0.75, deadline: float | None = None
+    ) -> np.ndarray:
+        """BM25 score of every document for weighted (field, term, weight) terms, summed.
+
+        Past ``deadline`` (a time.monotonic() moment) the remaining terms are left out.
+        """
         scores = np.zeros(self.size, dtype=np.float32)
         n_docs = max(1, int(self.live.sum()))
         for fieldname, text, weight in terms:
+            if deadline is not None and time.monotonic() > deadline:
+                break
             ids, tf = self.postings(fieldname, text)
             if not ids.size:
                 continue
@@ -241,9 +268,8 @@ def _int64_array(values: Iterable[int]) -> np.ndarray:
 
 def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
     """A term's postings in one segment as one int32 array: document numbers, then frequencies."""
-    try:
-        m = leaf.postings(fieldname, text)
-    except TermNotFound:
+    m = _raw_postings(leaf, fieldname, text)
+    if m is None:
         return np.zeros(0, dtype=np.int32)
     ids: list = []
     tfs: list = []
@@ -264,6 +290,53 @@ def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
             m.next()
     # Weights are frequencies here (every field boost is 1), so both halves are whole numbers.
     return np.concatenate([np.asarray(ids, dtype=np.int32), np.rint(np.asarray(tfs)).astype(np.int32)])
+
+
+def _raw_postings(leaf: IndexReader, fieldname: str, text: str) -> object | None:
+    """A term's postings matcher in one segment, deleted documents included (masks drop them)."""
+    try:
+        m = leaf.postings(fieldname, text)
+    except TermNotFound:
+        return None
+    return m.child if isinstance(m, FilterMatcher) else m
+
+
+def _leaf_positions(leaf: IndexReader, fieldname: str, text: str, local: list[int]) -> dict[int, list[int]]:
+    """Positions of a term in the (sorted) segment-local documents, reading only the blocks that hold them."""
+    m = _raw_postings(leaf, fieldname, text)
+    if m is None:
+        return {}
+    decode = m.format.decoder("positions")
+    out: dict[int, list[int]] = {}
+    if not hasattr(m, "_goto"):  # not Whoosh's block reader: the matcher's own skipping
+        for d in local:
+            if not m.is_active():
+                break
+            m.skip_to(d)
+            if m.is_active() and m.id() == d:
+                out[d] = decode(m.value())
+        return out
+    i, n = 0, len(local)
+    while i < n and m.is_active():
+        top = m._maxid  # the block's last document: blocks before the wanted ones are never decoded
+        if local[i] <= top:
+            j = i
+            while j < n and local[j] <= top:
+                j += 1
+            if m._ids is None:
+                m._read_ids()
+            ids = m._ids
+            if m._values is None:
+                m._read_values()
+            for d in local[i:j]:
+                k = bisect_left(ids, d)
+                if k < len(ids) and ids[k] == d:
+                    out[d] = decode(m._values[k])
+            i = j
+        if m._lastblock:
+            break
+        m._next_block()
+    return out
 
 
 def _segment_key(leaf: IndexReader) -> object:

@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from whoosh import query as wq
 from whoosh.fields import Schema
 
+from .analysis import fold
 from .articles import HANOI
 from .errors import BadQuery
 from .schema import key, to_index_time
@@ -31,6 +32,7 @@ DEFAULT_PAGE_SIZE = 10
 MAX_RESULT_WINDOW = 10_000  # deepest result reachable by paging (page * size)
 MAX_FILTER_VALUES = 20
 MAX_SYLLABLES = 64  # a pasted paragraph is cut here rather than tying up a worker
+MAX_CLAUSES = 32  # phrases, field clauses, OR alternatives and exclusions together; the rest is ignored
 SORTS = ("relevance", "newest", "oldest")
 
 # Ranking knobs: few, and each explainable (see scripts/eval.py for what they do to the numbers).
@@ -39,8 +41,84 @@ FOLDED_WEIGHT_WHEN_ACCENTED = 0.25  # reader typed "chó": "cho"/"chò" still ma
 PHRASE_WEIGHT = 1.5  # the words stand together, in the order typed
 PHRASE_SLOP = 0  # typed neighbours must be neighbours in the text (1 measured lower on both eval sets)
 WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bình + đẳng)
+STOP_WORDS_OPTIONAL = 0  # 1: "all the words" means all but function and question words (của, là, gì)
 
 FIELD_PREFIXES = ("title", "tag", "author")
+
+#: Vietnamese function words and question words, as exact syllables. They are indexed and searched
+#: like any other syllable (phrases keep working); they are only not *required*: an article can rank
+#: among those with all the words typed without having "của" or "gì" (see query.build_plan).
+STOP_WORDS = frozenset(
+    {
+        "ai",
+        "bao",
+        "bị",
+        "các",
+        "cái",
+        "cho",
+        "chưa",
+        "chứ",
+        "có",
+        "của",
+        "cũng",
+        "cùng",
+        "do",
+        "đã",
+        "đang",
+        "để",
+        "đến",
+        "đâu",
+        "đây",
+        "đó",
+        "được",
+        "gì",
+        "hay",
+        "hoặc",
+        "khi",
+        "không",
+        "là",
+        "lại",
+        "mà",
+        "mấy",
+        "một",
+        "này",
+        "nào",
+        "nên",
+        "nhé",
+        "nhiêu",
+        "những",
+        "như",
+        "nữa",
+        "ở",
+        "ra",
+        "rằng",
+        "rất",
+        "sao",
+        "sau",
+        "sẽ",
+        "thì",
+        "thế",
+        "trong",
+        "trên",
+        "tại",
+        "từ",
+        "và",
+        "vào",
+        "vậy",
+        "vì",
+        "vẫn",
+        "về",
+        "với",
+    }
+)
+
+
+def is_stop_word(exact: str, folded: str, accented: bool) -> bool:
+    """Whether a query syllable is a function or question word (typed without marks: any of them)."""
+    return exact in STOP_WORDS if accented else folded in _FOLDED_STOP_WORDS
+
+
+_FOLDED_STOP_WORDS = frozenset(fold(w) for w in STOP_WORDS)
 
 #: Whoosh's Or picks an "array" matcher on indexes under 5,000 documents and a tree of unions
 #: above; the array matcher ranked differently (worse) in our tests, so one kind is used always.
@@ -271,6 +349,7 @@ class QueryPlan:
     filter_groups: list[list[tuple[str, str]]] = field(default_factory=list)  # AND of ORs
     date_range: tuple[datetime | None, datetime | None] | None = None  # naive UTC, inclusive
     word_terms: list[tuple[str, str, float]] = field(default_factory=list)  # pyvi words, weighted
+    optional: list[bool] = field(default_factory=list)  # per unit: a stop word, scored but not required
 
     @property
     def matching(self) -> wq.Query | None:
@@ -334,9 +413,24 @@ def _clause_query(schema: Schema, clause: Clause) -> wq.Query | None:
     return Or(_syllable_terms(sylls[0], title_only))
 
 
+def _capped(parsed: ParsedQuery) -> ParsedQuery:
+    """At most MAX_CLAUSES clauses beyond the plain words, in the order of their kinds' weight."""
+    left = MAX_CLAUSES
+    required = parsed.required[:left]
+    left -= len(required)
+    any_of: list[list[Clause]] = []
+    for group in parsed.any_of:
+        if left <= 1:
+            break
+        any_of.append(group[:left])
+        left -= len(any_of[-1])
+    excluded = parsed.excluded[: max(left, 0)]
+    return ParsedQuery(parsed.plain, required, any_of, excluded)
+
+
 def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
     """Turn a request into the queries that run it."""
-    parsed = parse_query(request.q)
+    parsed = _capped(parse_query(request.q))
     plain = analyze_syllables(schema, parsed.plain_text)
     required = [q for q in (_clause_query(schema, c) for c in parsed.required) if q is not None]
     for group in parsed.any_of:
@@ -392,6 +486,9 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
     if request.date_from or request.date_to:
         date_range = (start, end)
     units = [[(t.fieldname, t.text, t.boost) for t in _syllable_terms(s)] for s in plain]
+    optional = [is_stop_word(s.exact, s.folded, s.accented) for s in plain] if STOP_WORDS_OPTIONAL else []
+    if all(optional):
+        optional = []  # only stop words typed ("là gì"): then they are what is looked for
     return QueryPlan(
         all_words,
         any_words,
@@ -407,6 +504,7 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
         filter_groups=groups,
         date_range=date_range,
         word_terms=word_terms,
+        optional=optional or [False] * len(units),
     )
 
 

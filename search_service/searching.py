@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from whoosh import collectors
 from whoosh import query as wq
-from whoosh.searching import Results, Searcher
+from whoosh.searching import Searcher
 from whoosh.util.times import datetime_to_long, long_to_datetime
 
 from . import query as knobs
@@ -38,40 +37,6 @@ RERANK_DEPTH = 100  # top matches re-scored with the phrase and word evidence
 TIME_BUDGET = 2.0  # seconds one search may spend matching before it answers with what it has
 
 log = logging.getLogger(__name__)
-
-
-class _DeadlineCollector(collectors.WrappingCollector):
-    """Stops collecting once the deadline has passed (checked every 64 matches, no timer thread)."""
-
-    def __init__(self, child: collectors.Collector, deadline: float) -> None:
-        self.child = child
-        self.deadline = deadline
-        self.seen = 0
-
-    def collect_matches(self) -> None:
-        for sub_docnum in self.child.matches():
-            self.collect(sub_docnum)
-
-    def collect(self, sub_docnum: int) -> object:
-        self.seen += 1
-        if not self.seen & 63 and time.monotonic() > self.deadline:
-            raise collectors.TimeLimit
-        return self.child.collect(sub_docnum)
-
-
-def _budgeted(s: Searcher, q: wq.Query, deadline: float, **kwargs: object) -> tuple[Results, bool]:
-    """Run a search that gives up at ``deadline``; returns (results so far, whether it ran out)."""
-    collector = s.collector(**kwargs)
-    if isinstance(collector, collectors.FilterCollector):
-        # Filtering happens in the outermost collector's loop: time the collection inside it.
-        collector.child = _DeadlineCollector(collector.child, deadline)
-    else:
-        collector = _DeadlineCollector(collector, deadline)
-    try:
-        s.search_with_collector(q, collector)
-    except collectors.TimeLimit:
-        return collector.results(), True
-    return collector.results(), False
 
 
 @dataclass
@@ -102,6 +67,7 @@ class SearchPage:
     results: list[Hit] = field(default_factory=list)
     facets: dict = field(default_factory=dict)
     suggestion: str | None = None
+    partial: bool = False  # the time budget ran out: these are the results found until then
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data."""
@@ -229,14 +195,21 @@ class SearchEngine:
     def _search(self, s: Searcher, request: SearchRequest) -> SearchPage:
         plan = build_plan(s.schema, request)
         ds = self._local.handle.docsets
+        self._local.partial = False
         hits, total, facets = self._run(s, ds, plan, request)
         terms = terms_for(plan.highlight)
         results = [self._hit(stored, score, terms) for stored, score in hits]
-        suggestion = self._did_you_mean(s, ds, plan, request) if plan.syllables else None
-        return SearchPage(request.q, total, request.page, request.size, 0.0, results, facets, suggestion)
+        partial = self._local.partial
+        suggestion = self._did_you_mean(s, ds, plan, request) if plan.syllables and not partial else None
+        return SearchPage(request.q, total, request.page, request.size, 0.0, results, facets, suggestion, partial)
 
-    def _masks(self, s: Searcher, ds: DocSets, plan: QueryPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(allowed by filters and exclusions, matching all words, matching some words)."""
+    def _masks(
+        self, s: Searcher, ds: DocSets, plan: QueryPlan, deadline: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(allowed by filters and exclusions, matching all words, matching some words).
+
+        Past ``deadline`` the remaining words and clauses are left out (the answer is partial).
+        """
         allowed = ds.live.copy()
         for group in plan.filter_groups:
             allowed &= ds.any_of(group)
@@ -249,26 +222,67 @@ class SearchEngine:
             if end is not None:
                 allowed &= moments <= datetime_to_long(end)
         if plan.excluded is not None:
-            allowed &= ~ds.from_docnums(s.docs_for_query(plan.excluded))
-        units = [ds.any_of(unit) for unit in plan.units]
-        required = [ds.from_docnums(s.docs_for_query(q)) for q in plan.required]
+            allowed &= ~self._clause(ds, plan.excluded, deadline)
+        # Past the deadline the remaining words are left out, but never the first: the answer
+        # must still be about what was typed.
+        units: list[np.ndarray] = []
+        optional: list[bool] = []
+        # Content words first: past the deadline, a stop word's absence changes the least.
+        order = sorted(range(len(plan.units)), key=lambda i: plan.optional[i] if plan.optional else False)
+        for i in order:
+            if units and self._late(deadline):
+                break
+            units.append(ds.any_of(plan.units[i]))
+            optional.append(bool(plan.optional) and plan.optional[i])
+        required: list[np.ndarray] = []
+        for q in plan.required:
+            if (units or required) and self._late(deadline):
+                break
+            required.append(self._clause(ds, q, deadline))
         if not units and not required:
             return allowed, allowed, allowed
+        # Stop words are scored, not required: they neither make an article "have all the words"
+        # nor, alone, make it match at all.
+        needed = [m for m, opt in zip(units, optional, strict=True) if not opt] or units
         all_words = allowed.copy()
-        for mask in units + required:
+        for mask in needed + required:
             all_words &= mask
-        if len(units) < 2:
+        if len(needed) < 2:
             return allowed, all_words, all_words
-        some = np.logical_or.reduce(units)
+        some = np.logical_or.reduce(needed)
         for mask in required:
             some &= mask
         return allowed, all_words, some & allowed
+
+    def _late(self, deadline: float | None) -> bool:
+        """Whether this search has used up its time (and so answers with what it has)."""
+        if deadline is None or time.monotonic() <= deadline:
+            return False
+        self._local.partial = True
+        return True
+
+    def _clause(self, ds: DocSets, q: wq.Query, deadline: float | None) -> np.ndarray:
+        """Mask of the documents matching a clause (terms, phrases, OR groups), within the deadline."""
+        if isinstance(q, wq.Term):
+            return ds.term(q.fieldname, q.text)
+        if isinstance(q, wq.Or | wq.And):
+            masks = [self._clause(ds, sub, deadline) for sub in q.subqueries]
+            if not masks:
+                return np.zeros(ds.size, dtype=bool)
+            return np.logical_or.reduce(masks) if isinstance(q, wq.Or) else np.logical_and.reduce(masks)
+        if isinstance(q, wq.Phrase):
+            found, late = ds.phrase(q.fieldname, list(q.words), q.slop, ds.live, deadline)
+            if late:
+                self._late(deadline)
+                log.warning("phrase %r... ran out of the %.1f s budget: partial results", q.words[:8], self.time_budget)
+            return found
+        raise TypeError(f"no document set for {type(q).__name__} clauses")
 
     def _run(self, s: Searcher, ds: DocSets, plan: QueryPlan, request: SearchRequest) -> tuple[list, int, dict]:
         if plan.nothing_searchable:
             return [], 0, {"section": {}, "year": {}}
         deadline = time.monotonic() + self.time_budget
-        allowed, all_words, some_words = self._masks(s, ds, plan)
+        _allowed, all_words, some_words = self._masks(s, ds, plan, deadline)
         total = int(some_words.sum())
         years = ds.count_values("year", some_words & _dated(ds))
         facets = {
@@ -282,10 +296,8 @@ class SearchEngine:
             docnums = _by_date(ds, some_words, newest=request.sort != "oldest")[offset : offset + size]
             return [(s.stored_fields(int(d)), None) for d in docnums], total, facets
         n_all = int(all_words.sum())
-        if not plan.units:  # only phrases / field clauses: Whoosh scores them
-            ranked = self._whoosh_ranked(s, plan, allowed, all_words, offset, size, deadline)
-            return [(s.stored_fields(d), score) for d, score in ranked], total, facets
-        scores = ds.bm25([t for unit in plan.units for t in unit] + plan.word_terms)
+        terms = [t for unit in plan.units for t in unit] + plan.word_terms + _scored_terms(plan.required)
+        scores = ds.bm25(terms, deadline=deadline)
         ranked: list[tuple[int, float]] = []
         if offset < n_all:
             ranked = self._reranked(s, plan, scores, all_words, offset + size, deadline)[offset:]
@@ -306,44 +318,14 @@ class SearchEngine:
         candidate_scores = scores[docnums]
         top = np.argpartition(-candidate_scores, depth - 1)[:depth] if depth < docnums.size else np.arange(docnums.size)
         scored = [(int(docnums[i]), float(candidate_scores[i])) for i in top]
-        if len(plan.syllables) > 1 and time.monotonic() < deadline:
-            extra = _phrase_bonus(self._local.handle.docsets, plan, sorted(d for d, _ in scored))
-            scored = [(d, score + extra.get(d, 0.0)) for d, score in scored]
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
-        return scored[:n]
-
-    def _whoosh_ranked(
-        self,
-        s: Searcher,
-        plan: QueryPlan,
-        allowed: np.ndarray,
-        all_words: np.ndarray,
-        offset: int,
-        size: int,
-        deadline: float,
-    ) -> list[tuple[int, float]]:
-        """Whoosh's own BM25F ranking, for queries made only of phrases and field clauses."""
-        n_all = int(all_words.sum())
-        ranked: list[tuple[int, float]] = []
-        if offset < n_all:
-            filt = None if allowed.all() else _docset(all_words)
-            ranked = self._ranked(s, plan, plan.all_words, filt, None, offset + size, deadline)[offset:]
-        return ranked
-
-    def _ranked(
-        self, s: Searcher, plan: QueryPlan, core: wq.Query, allow: set | None, deny: set | None, n: int, deadline: float
-    ) -> list[tuple[int, float]]:
-        """Top ``n`` of ``core`` by BM25F, the best RERANK_DEPTH of them re-scored with the boosts."""
-        depth = max(n, RERANK_DEPTH)
-        results, late = _budgeted(s, core, deadline, filter=allow, mask=deny, limit=depth)
-        if late:
-            log.warning("search for %r ran out of its %.1f s budget: partial results", plan.syllables, self.time_budget)
-        scored = [(hit.docnum, hit.score) for hit in results]
-        if plan.boosts is not None and scored and time.monotonic() < deadline:
-            extra = _scores_for(s, plan.boosts, [d for d, _ in scored])
-            scored = [(d, score + extra.get(d, 0.0)) for d, score in scored]
-            scored.sort(key=lambda pair: (-pair[1], pair[0]))
-        return scored[:n]
+        # The same re-scored window for every page, so pages follow on; deep pages keep BM25's order.
+        window, rest = scored[:RERANK_DEPTH], scored[RERANK_DEPTH:]
+        if len(plan.syllables) > 1 and not self._late(deadline):
+            extra = _phrase_bonus(self._local.handle.docsets, plan, sorted(d for d, _ in window), deadline)
+            window = [(d, score + extra.get(d, 0.0)) for d, score in window]
+            window.sort(key=lambda pair: (-pair[1], pair[0]))
+        return (window + rest)[:n]
 
     def _hit(self, stored: dict, score: float | None, terms: list) -> Hit:
         title = stored.get("title") or ""
@@ -487,21 +469,28 @@ def _by_count(counts: dict) -> dict:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
-def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int]) -> dict[int, float]:
+def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: float | None = None) -> dict[int, float]:
     """Evidence that the typed words stand together: each pair of consecutive query syllables
     found next to each other, in order (PHRASE_SLOP gaps allowed).
 
     Per field and pair: the number of such occurrences, saturating like BM25's term frequency,
     times the pair's idf, times PHRASE_WEIGHT (and TITLE_WEIGHT in the title). Pairs rather than
     the whole query, so that a long question still earns proximity for the parts it shares.
+    Past ``deadline`` the pairs not yet counted are left out.
     """
     forms = [syl.exact if syl.accented else syl.folded for syl in plan.syllables]
     pairs = [(a, b) for a, b in itertools.pairwise(forms) if a != b]
     bonus: dict[int, float] = {}
     for fieldname, weight in (("title", knobs.TITLE_WEIGHT), ("text", 1.0)):
-        where = {f: ds.positions(fieldname, f, docnums) for f in set(forms)}
-        idf = {f: ds.idf(fieldname, f) for f in set(forms)}
+        where: dict[str, dict[int, list[int]]] = {}
+        idf: dict[str, float] = {}
         for a, b in pairs:
+            if deadline is not None and time.monotonic() > deadline:
+                return bonus
+            for f in (a, b):
+                if f not in where:
+                    where[f] = ds.positions(fieldname, f, docnums)
+                    idf[f] = ds.idf(fieldname, f)
             first, second = where[a], where[b]
             pair_weight = knobs.PHRASE_WEIGHT * weight * (idf[a] + idf[b])
             for d, positions in first.items():
@@ -520,26 +509,15 @@ def _adjacent(first: list[int], second: list[int], slop: int) -> int:
     return sum(1 for p in first if any(p + k in after for k in range(1, slop + 2)))
 
 
-def _scores_for(s: Searcher, q: wq.Query, docnums: list[int]) -> dict[int, float]:
-    """Scores of ``q`` for just these documents (walking its matcher with skip_to)."""
-    out: dict[int, float] = {}
-    wanted = sorted(docnums)
-    context = s.context()
-    for sub, offset in s.leaf_searchers():
-        end = offset + sub.doc_count_all()
-        local = [d - offset for d in wanted if offset <= d < end]
-        if not local:
-            continue
-        m = q.matcher(sub, context)
-        for d in local:
-            if not m.is_active():
-                break
-            if m.id() < d:
-                m.skip_to(d)
-                if not m.is_active():
-                    break
-            if m.id() == d:
-                out[d + offset] = m.score()
+def _scored_terms(clauses: list[wq.Query]) -> list[tuple[str, str, float]]:
+    """The (field, term, weight) terms of phrases and field clauses, to rank what they match."""
+    out = []
+    for q in clauses:
+        for leaf in [q] if q.is_leaf() else q.leaves():
+            if isinstance(leaf, wq.Term):
+                out.append((leaf.fieldname, leaf.text, leaf.boost))
+            elif isinstance(leaf, wq.Phrase):
+                out.extend((leaf.fieldname, w, leaf.boost) for w in dict.fromkeys(leaf.words))
     return out
 
 

@@ -17,7 +17,8 @@ def test_search_contract(client):
     r = client.get("/api/search?q=binh+dang+gioi&size=5")
     assert r.status_code == 200
     data = r.get_json()
-    assert set(data) == {"query", "total", "page", "size", "took_ms", "results", "facets", "suggestion"}
+    assert set(data) == {"query", "total", "page", "size", "took_ms", "results", "facets", "suggestion", "partial"}
+    assert data["partial"] is False
     assert data["query"] == "binh dang gioi" and data["size"] == 5 and data["page"] == 1
     assert data["results"] and all(set(h) == RESULT_KEYS for h in data["results"])
     assert set(data["facets"]) == {"section", "year"}

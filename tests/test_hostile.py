@@ -655,16 +655,7 @@ def _pathological(index_store: IndexStore) -> dict[str, dict]:
     }
 
 
-_UNBUDGETED = pytest.mark.xfail(
-    strict=True,
-    reason="product bug: hundreds of OR alternatives or exclusions are not covered by the time budget (and not "
-    "capped like plain words, MAX_SYLLABLES): the sets they match are computed outside the budgeted matching "
-    "(Whoosh docs_for_query / mask); 25-35x an ordinary search here, 5-12 s on 1,500 articles",
-)
-
-
-@pytest.mark.parametrize("kind", ["plain", "phrase", pytest.param("ors", marks=_UNBUDGETED),
-                                  pytest.param("exclusions", marks=_UNBUDGETED)])  # fmt: skip
+@pytest.mark.parametrize("kind", ["plain", "phrase", "ors", "exclusions"])
 def test_pathological_queries_answer_within_the_time_budget(index_store: IndexStore, kind: str) -> None:
     """With a 100 ms budget, hundreds of common words cost at most the budget plus a few ordinary searches."""
     import statistics

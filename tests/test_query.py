@@ -90,3 +90,18 @@ def test_good_parameters():
 def test_dates_outside_the_archive_years_are_rejected(day):
     with pytest.raises(BadQuery, match="1900 and 2100"):
         parse_request({"from": day})
+
+
+def test_clauses_beyond_the_cap_are_ignored():
+    """Hundreds of ORs or exclusions are cut to MAX_CLAUSES clauses in all, like plain words to MAX_SYLLABLES."""
+    from search_service.query import MAX_CLAUSES, MAX_SYLLABLES
+
+    words = [f"tu{i}" for i in range(150)]
+    schema = build_schema()
+    ors = build_plan(schema, parse_request({"q": " OR ".join(words)[:MAX_QUERY_CHARS].rsplit(" OR ", 1)[0]}))
+    assert len(ors.required) == 1 and len(ors.required[0].subqueries) == MAX_CLAUSES
+    mixed = '"a b" title:c ' + " ".join("-" + w for w in words)
+    plan = build_plan(schema, parse_request({"q": mixed[:MAX_QUERY_CHARS]}))
+    assert len(plan.required) == 2 and len(plan.excluded.subqueries) == MAX_CLAUSES - 2
+    plain = build_plan(schema, parse_request({"q": " ".join(words)[:MAX_QUERY_CHARS]}))
+    assert len(plain.units) == MAX_SYLLABLES

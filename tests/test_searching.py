@@ -227,3 +227,84 @@ def test_articles_without_a_body_do_not_break_scores(tmp_path: Path):
         assert ids(page)[:2] == ["fx-1", "empty-1"] or ids(page)[:2] == ["empty-1", "fx-1"]
     finally:
         engine.close()
+
+
+# -- document sets agree with Whoosh; budgets; pages ------------------------------------------
+
+
+def _whoosh_docs(store: IndexStore, q) -> set[int]:
+    ix = store.open()
+    try:
+        with ix.searcher() as s:
+            return set(s.docs_for_query(q))
+    finally:
+        ix.close()
+
+
+def test_phrase_sets_and_positions_agree_with_whoosh(index_store: IndexStore):
+    """Our phrase check and block-skipping position reader give what Whoosh's own matchers give."""
+    import random
+
+    from whoosh import query as wq
+
+    from search_service.analysis import syllable_forms
+    from search_service.docsets import DocSets
+
+    ix = index_store.open()
+    try:
+        with ix.searcher() as s:
+            ds = DocSets(s.reader())
+            rng = random.Random(7)
+            docnums = sorted(rng.sample(range(ds.size), min(60, ds.size)))
+            for term in ("của", "cua", "việt", "nam", "bình", "zzz"):
+                expected = {}
+                for d in docnums:
+                    m = s.postings("text", term) if s.doc_frequency("text", term) else None
+                    if m is not None:
+                        m.skip_to(d)
+                        if m.is_active() and m.id() == d:
+                            expected[d] = m.value_as("positions")
+                assert ds.positions("text", term, docnums) == expected, term
+            checked = 0
+            for d in docnums[:25]:
+                body = s.stored_fields(d).get("body") or ""
+                forms = [f[1] for f in syllable_forms(body[:400])]
+                if len(forms) < 6:
+                    continue
+                start = rng.randrange(len(forms) - 4)  # the cut at 400 characters may split the last
+                words = forms[start : start + rng.choice([2, 3])]
+                for slop in (1, 2):
+                    mask, late = ds.phrase("text", words, slop, ds.live)
+                    whoosh = _whoosh_docs(index_store, wq.Phrase("text", words, slop=slop))
+                    assert not late and set(map(int, mask.nonzero()[0])) == whoosh, (words, slop)
+                    assert d in whoosh, (words, slop)  # the phrase was taken from this article
+                checked += 1
+            assert checked >= 10
+    finally:
+        ix.close()
+
+
+def test_pages_follow_on_from_one_another(engine):
+    """Page k of size 10 is exactly ranks 10(k-1)..10k of one long list, re-ranked window included."""
+    whole = ids(search(engine, q="giá vàng tăng", size="50"))
+    paged = [i for k in range(1, 6) for i in ids(search(engine, q="giá vàng tăng", page=str(k)))]
+    assert len(whole) == 50 and paged == whole
+
+
+def test_out_of_time_searches_answer_partial_results(index_store: IndexStore):
+    """A search past its budget answers 200 with what it found, flagged partial; the page says so."""
+    from search_service import create_app
+
+    engine = SearchEngine(index_store, time_budget=0.0)
+    try:
+        page = engine.search(parse_request({"q": "thị trường chứng khoán việt nam"}), use_cache=False)
+        assert page.partial and page.suggestion is None
+        quick = SearchEngine(index_store).search(parse_request({"q": "thị trường chứng khoán việt nam"}))
+        assert not quick.partial and quick.total >= page.total
+    finally:
+        engine.close()
+    client = create_app({"INDEX_DIR": str(index_store.root), "TIME_BUDGET_MS": 0}).test_client()
+    r = client.get("/api/search?q=b%C3%B3ng+%C4%91%C3%A1+vi%E1%BB%87t+nam")
+    assert r.status_code == 200 and r.get_json()["partial"] is True
+    html = client.get("/?q=b%C3%B3ng+%C4%91%C3%A1+vi%E1%BB%87t+nam").get_data(as_text=True)
+    assert "trong thời gian cho phép" in html

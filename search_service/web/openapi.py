@@ -170,7 +170,17 @@ def openapi_document() -> dict:
                 "Hit": _HIT,
                 "SearchPage": {
                     "type": "object",
-                    "required": ["query", "total", "page", "size", "took_ms", "results", "facets", "suggestion"],
+                    "required": [
+                        "query",
+                        "total",
+                        "page",
+                        "size",
+                        "took_ms",
+                        "results",
+                        "facets",
+                        "suggestion",
+                        "partial",
+                    ],
                     "properties": {
                         "query": {"type": "string"},
                         "total": {"type": "integer", "minimum": 0},
@@ -186,6 +196,10 @@ def openapi_document() -> dict:
                             },
                         },
                         "suggestion": _NULLABLE_STR,
+                        "partial": {
+                            "type": "boolean",
+                            "description": "The search ran out of its time budget: the results found until then.",
+                        },
                     },
                 },
                 "Article": {
