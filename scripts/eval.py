@@ -72,6 +72,8 @@ KNOBS = (
     "PHRASE_SLOP",
     "WORD_WEIGHT",
     "STOP_WORDS_OPTIONAL",
+    "NEAR_WEIGHT",
+    "NEAR_WINDOW",
 )
 FORMS = ("accented", "unaccented")
 

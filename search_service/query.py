@@ -41,6 +41,8 @@ FOLDED_WEIGHT_WHEN_ACCENTED = 0.25  # reader typed "chó": "cho"/"chò" still ma
 PHRASE_WEIGHT = 1.5  # the words stand together, in the order typed
 PHRASE_SLOP = 0  # typed neighbours must be neighbours in the text (1 measured lower on both eval sets)
 WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bình + đẳng)
+NEAR_WEIGHT = 1.0  # many of the typed words within NEAR_WINDOW positions of one another (XQuAD +0.004)
+NEAR_WINDOW = 12
 STOP_WORDS_OPTIONAL = 0  # 1: "all the words" means all but function and question words (của, là, gì)
 
 FIELD_PREFIXES = ("title", "tag", "author")

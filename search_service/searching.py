@@ -500,7 +500,38 @@ def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: fl
                 count = _adjacent(positions, following, knobs.PHRASE_SLOP)
                 if count:
                     bonus[d] = bonus.get(d, 0.0) + pair_weight * count / (count + 1.2)
+        distinct = list(dict.fromkeys(forms))
+        if knobs.NEAR_WEIGHT and len(distinct) > 2:
+            for f in distinct:
+                if f not in where:
+                    where[f] = ds.positions(fieldname, f, docnums)
+                    idf[f] = ds.idf(fieldname, f)
+            weights = [idf[f] for f in distinct]
+            for d in docnums:
+                events = sorted((p, i) for i, f in enumerate(distinct) for p in where[f].get(d, ()))
+                best = _densest(events, weights, knobs.NEAR_WINDOW)
+                if best:
+                    bonus[d] = bonus.get(d, 0.0) + knobs.NEAR_WEIGHT * weight * best
     return bonus
+
+
+def _densest(events: list[tuple[int, int]], weights: list[float], window: int) -> float:
+    """The largest idf sum of distinct query words found together within ``window`` positions."""
+    counts = [0] * len(weights)
+    best = current = 0.0
+    start = 0
+    for pos, i in events:
+        if counts[i] == 0:
+            current += weights[i]
+        counts[i] += 1
+        while events[start][0] <= pos - window:
+            j = events[start][1]
+            counts[j] -= 1
+            if counts[j] == 0:
+                current -= weights[j]
+            start += 1
+        best = max(best, current)
+    return best
 
 
 def _adjacent(first: list[int], second: list[int], slop: int) -> int:

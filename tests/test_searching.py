@@ -308,3 +308,16 @@ def test_out_of_time_searches_answer_partial_results(index_store: IndexStore):
     assert r.status_code == 200 and r.get_json()["partial"] is True
     html = client.get("/?q=b%C3%B3ng+%C4%91%C3%A1+vi%E1%BB%87t+nam").get_data(as_text=True)
     assert "trong thời gian cho phép" in html
+
+
+def test_densest_window_counts_distinct_words_once():
+    from search_service.searching import _densest
+
+    weights = [1.0, 2.0, 4.0]
+    # word 0 at 0 and 1, word 1 at 5, word 2 at 30: 0 and 1 within 12 positions, 2 alone
+    assert _densest([(0, 0), (1, 0), (5, 1), (30, 2)], weights, 12) == 4.0
+    assert _densest([(0, 0), (1, 0), (5, 1)], weights, 5) == 3.0
+    assert _densest([(0, 0), (1, 0), (5, 1)], weights, 4) == 2.0
+    assert _densest([(0, 0), (10, 1), (11, 2)], weights, 12) == 7.0
+    assert _densest([(0, 0), (12, 1)], weights, 12) == 2.0
+    assert _densest([], weights, 12) == 0.0
