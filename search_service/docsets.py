@@ -9,11 +9,16 @@ operations over a boolean mask of the index's documents.
 
 from __future__ import annotations
 
+import io
+import itertools
+import pickle
+import struct
 import threading
 import time
+import zlib
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from whoosh.matching import FilterMatcher
@@ -271,6 +276,23 @@ def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
     m = _raw_postings(leaf, fieldname, text)
     if m is None:
         return np.zeros(0, dtype=np.int32)
+    blocks = _blocks(m)
+    if blocks is not None:
+        id_parts, tf_parts = [], []
+        for _top, data in blocks:
+            deltas, weights, _values = data()
+            block_ids = np.cumsum(np.asarray(deltas, dtype=np.int64))
+            id_parts.append(block_ids)
+            if weights is None:
+                tf_parts.append(np.ones(block_ids.size, dtype=np.float64))
+            elif isinstance(weights, float | int):
+                tf_parts.append(np.full(block_ids.size, float(weights)))
+            else:
+                tf_parts.append(np.asarray(weights, dtype=np.float64))
+        if not id_parts:
+            return np.zeros(0, dtype=np.int32)
+        ids_a = np.concatenate(id_parts).astype(np.int32)
+        return np.concatenate([ids_a, np.rint(np.concatenate(tf_parts)).astype(np.int32)])
     ids: list = []
     tfs: list = []
     if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):
@@ -292,6 +314,49 @@ def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
     return np.concatenate([np.asarray(ids, dtype=np.int32), np.rint(np.asarray(tfs)).astype(np.int32)])
 
 
+_BLOCK_LENGTH = struct.Struct("!i")
+_W3_MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
+
+
+def _blocks(m: object) -> Iterator[tuple[int, Callable[[], tuple]]] | None:
+    """(last document of the block, a function decoding its (id deltas, weights, values)) for each
+    block of a Whoosh 3 posting list, from one read of the whole list (None: another reader).
+
+    Whoosh's own matcher reads each block with several small seeks and reads of the compound file;
+    this reads the term's bytes once and walks the same layout in memory.
+    """
+    try:
+        length = m._length  # type: ignore[attr-defined]
+        # Whoosh 2.7.4's terminfo hands the extent's length over as a 1-tuple.
+        buf = m._postfile.get(m._startoffset, length[0] if isinstance(length, tuple) else length)  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+    if buf[:4] != _W3_MAGIC:
+        return None
+    return _walk_blocks(buf)
+
+
+def _walk_blocks(buf: bytes) -> Iterator[tuple[int, Callable[[], tuple]]]:
+    view = io.BytesIO(buf)
+    pos = 4
+    while pos < len(buf):
+        (length,) = _BLOCK_LENGTH.unpack_from(buf, pos)
+        last = length < 0
+        end = pos + 4 + abs(length)
+        view.seek(pos + 4)
+        _count, maxid, _maxweight, compression, _mn, _mx = pickle.load(view)
+        start = view.tell()
+
+        def data(start: int = start, end: int = end, compression: int = compression) -> tuple:
+            raw = buf[start:end]
+            return pickle.loads(zlib.decompress(raw) if compression else raw)
+
+        yield maxid, data
+        if last:
+            break
+        pos = end
+
+
 def _raw_postings(leaf: IndexReader, fieldname: str, text: str) -> object | None:
     """A term's postings matcher in one segment, deleted documents included (masks drop them)."""
     try:
@@ -308,6 +373,23 @@ def _leaf_positions(leaf: IndexReader, fieldname: str, text: str, local: list[in
         return {}
     decode = m.format.decoder("positions")
     out: dict[int, list[int]] = {}
+    blocks = _blocks(m)
+    if blocks is not None:
+        i, n = 0, len(local)
+        for top, data in blocks:
+            if i >= n:
+                break
+            if local[i] > top:
+                continue  # the block's last document is before the ones wanted: never decoded
+            deltas, _weights, values = data()
+            ids = list(itertools.accumulate(deltas))
+            while i < n and local[i] <= top:
+                d = local[i]
+                k = bisect_left(ids, d)
+                if k < len(ids) and ids[k] == d:
+                    out[d] = decode(values[k])
+                i += 1
+        return out
     if not hasattr(m, "_goto"):  # not Whoosh's block reader: the matcher's own skipping
         for d in local:
             if not m.is_active():

@@ -321,3 +321,31 @@ def test_densest_window_counts_distinct_words_once():
     assert _densest([(0, 0), (10, 1), (11, 2)], weights, 12) == 7.0
     assert _densest([(0, 0), (12, 1)], weights, 12) == 2.0
     assert _densest([], weights, 12) == 0.0
+
+
+def test_postings_read_in_one_go_agree_with_whoosh(index_store: IndexStore):
+    """The in-memory block walk gives Whoosh's own document numbers and frequencies, term by term."""
+    from search_service.docsets import _read_postings
+
+    ix = index_store.open()
+    try:
+        with ix.searcher() as s:
+            reader = s.reader()
+            checked = 0
+            for leaf, _offset in reader.leaf_readers():
+                for fieldname, term in [("text", "của"), ("text", "cua"), ("title", "việt"), ("words", "bình_đẳng")]:
+                    if not leaf.doc_frequency(fieldname, term):
+                        continue
+                    m = leaf.postings(fieldname, term)
+                    expected_ids, expected_tf = [], []
+                    while m.is_active():
+                        expected_ids.append(m.id())
+                        expected_tf.append(round(m.weight()))
+                        m.next()
+                    pair = _read_postings(leaf, fieldname, term)
+                    n = len(pair) // 2
+                    assert pair[:n].tolist() == expected_ids and pair[n:].tolist() == expected_tf, (fieldname, term)
+                    checked += len(expected_ids)
+            assert checked > 200  # "của" alone is in most articles: many blocks were walked
+    finally:
+        ix.close()
