@@ -273,10 +273,7 @@ def _int64_array(values: Iterable[int]) -> np.ndarray:
 
 def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
     """A term's postings in one segment as one int32 array: document numbers, then frequencies."""
-    m = _raw_postings(leaf, fieldname, text)
-    if m is None:
-        return np.zeros(0, dtype=np.int32)
-    blocks = _blocks(m)
+    blocks = _blocks(leaf, fieldname, text)
     if blocks is not None:
         id_parts, tf_parts = [], []
         for _top, data in blocks:
@@ -293,23 +290,15 @@ def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
             return np.zeros(0, dtype=np.int32)
         ids_a = np.concatenate(id_parts).astype(np.int32)
         return np.concatenate([ids_a, np.rint(np.concatenate(tf_parts)).astype(np.int32)])
+    m = _raw_postings(leaf, fieldname, text)
+    if m is None:
+        return np.zeros(0, dtype=np.int32)
     ids: list = []
     tfs: list = []
-    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):
-        # Whoosh's block reader: take a block of ids and weights at a time.
-        while m.is_active():
-            if m._ids is None:
-                m._read_ids()
-            if m._weights is None:
-                m._read_weights()
-            ids.extend(m._ids)
-            tfs.extend(m._weights)
-            m._next_block()
-    else:
-        while m.is_active():
-            ids.append(m.id())
-            tfs.append(m.weight())
-            m.next()
+    while m.is_active():  # not Whoosh 3's block layout: one posting at a time
+        ids.append(m.id())
+        tfs.append(m.weight())
+        m.next()
     # Weights are frequencies here (every field boost is 1), so both halves are whole numbers.
     return np.concatenate([np.asarray(ids, dtype=np.int32), np.rint(np.asarray(tfs)).astype(np.int32)])
 
@@ -318,19 +307,26 @@ _BLOCK_LENGTH = struct.Struct("!i")
 _W3_MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
 
 
-def _blocks(m: object) -> Iterator[tuple[int, Callable[[], tuple]]] | None:
+def _blocks(leaf: IndexReader, fieldname: str, text: str) -> Iterator[tuple[int, Callable[[], tuple]]] | None:
     """(last document of the block, a function decoding its (id deltas, weights, values)) for each
-    block of a Whoosh 3 posting list, from one read of the whole list (None: another reader).
+    block of a term's Whoosh 3 posting list in one segment, from one read of the whole list.
 
-    Whoosh's own matcher reads each block with several small seeks and reads of the compound file;
-    this reads the term's bytes once and walks the same layout in memory.
+    None when the term is not there or is stored another way (the callers then use Whoosh's
+    matcher). Whoosh's matcher costs more: building one reads the list's header and first block,
+    gathers the segment's deletions, and each block is read with several small seeks and reads.
     """
-    try:
-        length = m._length  # type: ignore[attr-defined]
-        # Whoosh 2.7.4's terminfo hands the extent's length over as a 1-tuple.
-        buf = m._postfile.get(m._startoffset, length[0] if isinstance(length, tuple) else length)  # type: ignore[attr-defined]
-    except AttributeError:
+    postfile = getattr(getattr(leaf, "_terms", None), "_postfile", None)
+    if postfile is None:
         return None
+    try:
+        info = leaf.term_info(fieldname, text)
+    except TermNotFound:
+        return iter(())
+    if not hasattr(info, "extent") or info.is_inlined():
+        return None
+    offset, length = info.extent()
+    # Whoosh 2.7.4's terminfo hands the extent's length over as a 1-tuple.
+    buf = postfile.get(offset, length[0] if isinstance(length, tuple) else length)
     if buf[:4] != _W3_MAGIC:
         return None
     return _walk_blocks(buf)
@@ -368,12 +364,9 @@ def _raw_postings(leaf: IndexReader, fieldname: str, text: str) -> object | None
 
 def _leaf_positions(leaf: IndexReader, fieldname: str, text: str, local: list[int]) -> dict[int, list[int]]:
     """Positions of a term in the (sorted) segment-local documents, reading only the blocks that hold them."""
-    m = _raw_postings(leaf, fieldname, text)
-    if m is None:
-        return {}
-    decode = m.format.decoder("positions")
+    decode = leaf.schema[fieldname].format.decoder("positions")
     out: dict[int, list[int]] = {}
-    blocks = _blocks(m)
+    blocks = _blocks(leaf, fieldname, text)
     if blocks is not None:
         i, n = 0, len(local)
         for top, data in blocks:
@@ -390,34 +383,15 @@ def _leaf_positions(leaf: IndexReader, fieldname: str, text: str, local: list[in
                     out[d] = decode(values[k])
                 i += 1
         return out
-    if not hasattr(m, "_goto"):  # not Whoosh's block reader: the matcher's own skipping
-        for d in local:
-            if not m.is_active():
-                break
-            m.skip_to(d)
-            if m.is_active() and m.id() == d:
-                out[d] = decode(m.value())
+    m = _raw_postings(leaf, fieldname, text)
+    if m is None:
         return out
-    i, n = 0, len(local)
-    while i < n and m.is_active():
-        top = m._maxid  # the block's last document: blocks before the wanted ones are never decoded
-        if local[i] <= top:
-            j = i
-            while j < n and local[j] <= top:
-                j += 1
-            if m._ids is None:
-                m._read_ids()
-            ids = m._ids
-            if m._values is None:
-                m._read_values()
-            for d in local[i:j]:
-                k = bisect_left(ids, d)
-                if k < len(ids) and ids[k] == d:
-                    out[d] = decode(m._values[k])
-            i = j
-        if m._lastblock:
+    for d in local:  # not Whoosh 3's block layout: the matcher's own skipping
+        if not m.is_active():
             break
-        m._next_block()
+        m.skip_to(d)
+        if m.is_active() and m.id() == d:
+            out[d] = decode(m.value())
     return out
 
 
