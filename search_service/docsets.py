@@ -21,8 +21,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.matching import FilterMatcher
 from whoosh.reading import IndexReader, TermNotFound
+from whoosh.util.numeric import byte_to_length
 
 #: Bytes of term arrays kept across all searchers of a process.
 CACHE_BYTES = 96 * 1024 * 1024
@@ -56,6 +58,7 @@ class _SegmentCache:
 
 
 _CACHE = _SegmentCache()
+_BYTE_TO_LENGTH = np.array([0] + [byte_to_length(b) for b in range(1, 256)], dtype=np.float32)
 
 
 class DocSets:
@@ -180,9 +183,7 @@ class DocSets:
                 key = (seg, "l", fieldname)
                 part = _CACHE.get(key) if seg is not None else None
                 if part is None:
-                    n = leaf.doc_count_all()
-                    # Whoosh answers None (not the default) for a document without the field.
-                    part = np.array([leaf.doc_field_length(d, fieldname, 0) or 0 for d in range(n)], dtype=np.float32)
+                    part = _read_lengths(leaf, fieldname)
                     if seg is not None:
                         _CACHE.put(key, part)
                 parts.append(part)
@@ -234,7 +235,7 @@ class DocSets:
                 key = (seg, "c", fieldname)
                 part = _CACHE.get(key) if seg is not None else None
                 if part is None:
-                    part = _read_column(leaf, fieldname, _int64_array)
+                    part = _read_int64_column(leaf, fieldname)
                     if seg is not None:
                         _CACHE.put(key, part)
                 parts.append(part)
@@ -248,7 +249,7 @@ class DocSets:
             labels: dict = {}
             parts = []
             for leaf, _offset, _seg in self.leaves:
-                raw = _read_column(leaf, fieldname, list, translate=True)
+                raw = _read_labels(leaf, fieldname)
                 parts.append(np.array([labels.setdefault(v, len(labels)) for v in raw], dtype=np.int32))
             self._columns["codes:" + fieldname] = np.concatenate(parts) if parts else np.zeros(0, np.int32)
             self._labels[fieldname] = list(labels)
@@ -401,6 +402,83 @@ def _segment_key(leaf: IndexReader) -> object:
         return None
     # A segment's deletions change over time, its postings and columns never do.
     return (segment.segment_id(), leaf.doc_count_all())
+
+
+# Whoosh reads a column one document at a time (a seek and a read each): on a whole archive that
+# made the first search after start-up or a commit take seconds. Its fixed-width and reference
+# columns are read here in one go instead; anything else falls back to Whoosh's reader.
+
+
+def _fixed_column(reader: object) -> np.ndarray | None:
+    """A fixed-width numeric column (Whoosh's NumericColumn) as one array, padded with its default."""
+    try:
+        typecode, doccount, count = reader._typecode, reader._doccount, reader._count  # type: ignore[attr-defined]
+        raw = reader._dbfile.get(reader._basepos, count * reader._fixedlen)  # type: ignore[attr-defined]
+        default = reader._default  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+    if hasattr(reader, "_uniques") or getattr(reader, "_reverse", False):
+        return None
+    values = np.frombuffer(raw, dtype=np.dtype(">" + typecode))
+    if count < doccount:
+        values = np.concatenate([values, np.full(doccount - count, default, dtype=values.dtype)])
+    return values[:doccount]
+
+
+def _read_lengths(leaf: IndexReader, fieldname: str) -> np.ndarray:
+    """Each document's length of a field (Whoosh's one-byte approximation, 0 when absent)."""
+    n = leaf.doc_count_all()
+    perdoc = getattr(leaf, "_perdoc", None)
+    reader = None
+    if perdoc is not None and hasattr(perdoc, "_cached_reader"):
+        reader = perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
+        if reader is None:
+            return np.zeros(n, dtype=np.float32)
+    codes = _fixed_column(reader) if reader is not None else None
+    if codes is None or codes.size != n:
+        # Whoosh answers None (not the default) for a document without the field.
+        return np.array([leaf.doc_field_length(d, fieldname, 0) or 0 for d in range(n)], dtype=np.float32)
+    return _BYTE_TO_LENGTH[codes.astype(np.intp)]
+
+
+def _read_int64_column(leaf: IndexReader, fieldname: str) -> np.ndarray:
+    """A sortable numeric column as int64; a missing value (the unsigned maximum) becomes -1."""
+    n = leaf.doc_count_all()
+    if not leaf.has_column(fieldname):
+        return np.zeros(n, dtype=np.int64)
+    values = _fixed_column(leaf.column_reader(fieldname, translate=False))
+    if values is None or values.size != n:
+        return _read_column(leaf, fieldname, _int64_array)  # type: ignore[return-value]
+    out = values.astype(np.int64)
+    if values.dtype.kind == "u" and values.dtype.itemsize == 8:
+        out[values >= 2**63] = -1
+    return out
+
+
+def _read_labels(leaf: IndexReader, fieldname: str) -> list:
+    """A text column's value for each document, each distinct value translated once."""
+    n = leaf.doc_count_all()
+    if not leaf.has_column(fieldname):
+        return [None] * n
+    reader = leaf.column_reader(fieldname, translate=False)
+    try:  # Whoosh's VarBytesColumn: the values back to back, with their offsets and lengths
+        offsets, lengths = reader._offsets, reader._lengths  # type: ignore[attr-defined]
+        end = offsets[-1] + lengths[-1] if n else 0
+        data = reader._dbfile.get(reader._basepos, end)  # type: ignore[attr-defined]
+    except AttributeError:
+        return _read_column(leaf, fieldname, list, translate=True)  # type: ignore[return-value]
+    if len(offsets) != n:
+        return _read_column(leaf, fieldname, list, translate=True)  # type: ignore[return-value]
+    translate = leaf.schema[fieldname].from_column_value
+    labels: dict[bytes, object] = {}
+    out = []
+    for offset, length in zip(offsets, lengths, strict=True):
+        value = data[offset : offset + length]
+        label = labels.get(value, labels)
+        if label is labels:
+            label = labels[value] = translate(value)
+        out.append(label)
+    return out
 
 
 def _read_column(leaf: IndexReader, fieldname: str, convert: Callable, translate: bool = False) -> object:

@@ -349,3 +349,24 @@ def test_postings_read_in_one_go_agree_with_whoosh(index_store: IndexStore):
             assert checked > 200  # "của" alone is in most articles: many blocks were walked
     finally:
         ix.close()
+
+
+def test_columns_read_in_one_go_agree_with_whoosh(index_store: IndexStore):
+    """Lengths, dates, years and sections read whole equal Whoosh's document-at-a-time answers."""
+    from search_service.docsets import _int64_array, _read_column, _read_int64_column, _read_labels, _read_lengths
+
+    ix = index_store.open()
+    try:
+        with ix.searcher() as s:
+            for leaf, _offset in s.reader().leaf_readers():
+                n = leaf.doc_count_all()
+                for fieldname in ("title", "text", "words", "author"):
+                    slow = [leaf.doc_field_length(d, fieldname, 0) or 0 for d in range(n)]
+                    assert _read_lengths(leaf, fieldname).tolist() == slow, fieldname
+                for fieldname in ("published_at", "year"):
+                    slow = _read_column(leaf, fieldname, _int64_array).tolist()
+                    assert _read_int64_column(leaf, fieldname).tolist() == slow, fieldname
+                assert _read_labels(leaf, "section") == _read_column(leaf, "section", list, translate=True)
+                assert -1 in _read_int64_column(leaf, "published_at").tolist()  # the undated fixture
+    finally:
+        ix.close()
