@@ -24,15 +24,18 @@ from whoosh.searching import Searcher
 from whoosh.util.times import datetime_to_long, long_to_datetime
 
 from . import query as knobs
+from .analysis import syllable_forms
 from .articles import HANOI, Article
 from .docsets import DocSets
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
 from .highlight import highlight_title, snippet, terms_for
-from .query import Or, QueryPlan, SearchRequest, analyze_syllables, build_plan
+from .query import QueryPlan, SearchRequest, analyze_syllables, build_plan
 from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
 
 RESULT_CACHE_SIZE = 512
+MAX_PREFIX_TERMS = 32  # indexed words an unfinished last word of a suggestion may stand for
+SUGGEST_CHECKED = 200  # newest candidate headlines read to find the words in the order typed
 RERANK_DEPTH = 100  # top matches re-scored with the phrase and word evidence
 TIME_BUDGET = 2.0  # seconds one search may spend matching before it answers with what it has
 
@@ -382,7 +385,7 @@ class SearchEngine:
             return stored_to_article(stored)
 
     def related(self, article_id: str, size: int = 5) -> list[Hit]:
-        """The articles most like this one (more-like-this on its words)."""
+        """The articles most like this one (BM25 on its most telling pyvi words)."""
         with self.searcher() as s:
             docnum = s.document_number(id=article_id)
             if docnum is None:
@@ -392,23 +395,43 @@ class SearchEngine:
             keys = [w for w, _ in s.key_terms_from_text("words", text, numterms=25)]
             if not keys:
                 return []
-            q = Or([wq.Term("words", w) for w in keys])
-            res = s.search(q, limit=size, mask=wq.Term("id", article_id))
-            return [self._hit(h.fields(), h.score, []) for h in res]
+            ds = self._local.handle.docsets
+            scores = ds.bm25([("words", w, 1.0) for w in keys])
+            scores[~ds.live] = 0.0
+            scores[docnum] = 0.0
+            top = np.argsort(-scores, kind="stable")[:size]
+            return [self._hit(s.stored_fields(int(d)), float(scores[d]), []) for d in top if scores[d] > 0]
 
     def suggest(self, prefix: str, size: int = 8) -> list[dict]:
-        """Titles that start like what the reader is typing."""
+        """Titles of the newest articles whose headline has what the reader is typing, the last
+        word possibly unfinished; headlines with the words in the order typed come first."""
         with self.searcher() as s:
             sylls = analyze_syllables(s.schema, prefix)
             if not sylls:
                 return []
-            parts: list[wq.Query] = [wq.Term("title", x.exact if x.accented else x.folded) for x in sylls[:-1]]
-            parts.append(wq.Prefix("title", sylls[-1].exact if sylls[-1].accented else sylls[-1].folded))
-            q = wq.And(parts) if len(parts) > 1 else parts[0]
+            ds = self._local.handle.docsets
+            mask = ds.live.copy()
+            for x in sylls[:-1]:
+                mask &= ds.term("title", x.exact if x.accented else x.folded)
+            if len(sylls) == 1:
+                # A word alone, maybe unfinished: the indexed words it begins (the first few).
+                last = sylls[0].exact if sylls[0].accented else sylls[0].folded
+                field = s.schema["title"]
+                expanded = itertools.islice(s.reader().expand_prefix("title", last), MAX_PREFIX_TERMS)
+                words = [field.from_bytes(t) if isinstance(t, bytes) else t for t in expanded]
+                mask &= ds.any_of(("title", w) for w in words)
+            # Newest first; headlines where the words stand as typed (the last one begun) before others.
+            typed = [(x.exact if x.accented else x.folded, x.accented) for x in sylls]
+            in_order, others = [], []
+            for d in _by_date(ds, mask, newest=True)[:SUGGEST_CHECKED]:
+                stored = s.stored_fields(int(d))
+                (in_order if _starts_sequence(stored.get("title") or "", typed) else others).append(stored)
+                if len(in_order) >= size:
+                    break
             terms = terms_for(sylls)
             return [
-                {"id": h["id"], "title": h["title"], "title_html": highlight_title(h["title"], terms)}
-                for h in s.search(q, limit=size)
+                {"id": t["id"], "title": t["title"], "title_html": highlight_title(t["title"], terms)}
+                for t in (in_order + others)[:size]
             ]
 
     # -- about the index ---------------------------------------------------------------------
@@ -440,6 +463,22 @@ class SearchEngine:
         """Status for /healthz; raises the domain error when the index cannot be used."""
         with self.searcher() as s:
             return {"status": "ok", "articles": s.doc_count(), "schema_version": SCHEMA_VERSION}
+
+
+def _starts_sequence(title: str, typed: list[tuple[str, bool]]) -> bool:
+    """Whether the typed syllables stand in ``title`` one after another, the last one begun."""
+    forms = [(exact, folded) for exact, folded, _start, _end in syllable_forms(title)]
+    n = len(typed)
+    for i in range(len(forms) - n + 1):
+        ok = True
+        for k, (form, accented) in enumerate(typed):
+            have = forms[i + k][0] if accented else forms[i + k][1]
+            if not (have.startswith(form) if k == n - 1 else have == form):
+                ok = False
+                break
+        if ok:
+            return True
+    return False
 
 
 def _dated(ds: DocSets) -> np.ndarray:

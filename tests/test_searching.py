@@ -370,3 +370,23 @@ def test_columns_read_in_one_go_agree_with_whoosh(index_store: IndexStore):
                 assert -1 in _read_int64_column(leaf, "published_at").tolist()  # the undated fixture
     finally:
         ix.close()
+
+
+def test_suggestions_put_the_words_in_the_order_typed_first(engine):
+    from search_service.searching import _starts_sequence
+
+    assert _starts_sequence("Giá vàng tăng mạnh", [("giá", True), ("v", False)])
+    assert _starts_sequence("Giá vàng tăng mạnh", [("gia", False), ("vang", False), ("t", False)])
+    assert not _starts_sequence("Vàng giá rẻ", [("giá", True), ("v", False)])
+    assert not _starts_sequence("Giá vàng", [("gía", True), ("vàng", True)])
+    found = engine.suggest("bình đẳng g")
+    assert found and "bình đẳng giới" in found[0]["title"].lower()
+    assert engine.suggest("") == [] and engine.suggest("!!!") == []
+
+
+def test_related_articles_exclude_the_article_and_share_its_words(engine):
+    page = search(engine, q="bình đẳng giới")
+    first = page.results[0]
+    related = engine.related(first.id, size=3)
+    assert related and first.id not in [h.id for h in related] and len(related) <= 3
+    assert all(h.score and h.score > 0 for h in related)
