@@ -145,6 +145,8 @@ class DocSets:
         after the one before (1: next to it), and whether ``deadline`` cut the check short."""
         candidates = mask.copy()
         for word in dict.fromkeys(words):
+            if deadline is not None and time.monotonic() > deadline:
+                return np.zeros(self.size, dtype=bool), True
             candidates &= self.term(fieldname, word)
         # Where the phrase so far ends in each candidate, narrowed word by word.
         docnums = np.flatnonzero(candidates).tolist()

@@ -269,7 +269,11 @@ class SearchEngine:
         if isinstance(q, wq.Term):
             return ds.term(q.fieldname, q.text)
         if isinstance(q, wq.Or | wq.And):
-            masks = [self._clause(ds, sub, deadline) for sub in q.subqueries]
+            masks = []
+            for sub in q.subqueries:
+                if masks and self._late(deadline):
+                    break  # the alternatives or parts found so far
+                masks.append(self._clause(ds, sub, deadline))
             if not masks:
                 return np.zeros(ds.size, dtype=bool)
             return np.logical_or.reduce(masks) if isinstance(q, wq.Or) else np.logical_and.reduce(masks)
