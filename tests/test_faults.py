@@ -291,7 +291,7 @@ def _ingest_cmd(src: Path, index_dir: Path, batch: int, jobs: int, mode: str = "
 
 def test_sigkill_mid_ingest_keeps_the_last_commit_and_a_rerun_completes(tmp_path: Path) -> None:
     """One kill, mid-batch after two commits (parallel segmentation), then the same command again."""
-    records = sample_records(40, body_chars=250)
+    records = sample_records(400, body_chars=250)  # enough to outlast the kill: batches finish fast
     src = write_jsonl(tmp_path / "in.jsonl", records)
     order = [r["id"] for r in records]
     index_dir, batch = tmp_path / "index", 8
