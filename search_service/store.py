@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import time
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -164,31 +165,100 @@ class IndexStore:
         return datetime.fromtimestamp(max(p.stat().st_mtime for p in tocs), UTC)
 
 
-class _MemoLengths:
-    """A segment's field lengths, each read once (Whoosh reads one per posting when flushing)."""
+class _TermPool:
+    """Postings grouped by field and term as they are added, instead of one list sorted at flush.
 
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-        self.cache: dict[tuple[int, str], int] = {}
+    Documents get increasing numbers, so each term's postings arrive in order: flushing only sorts
+    the terms. Stands in for Whoosh's PostingPool (``add``, ``cleanup``, ``fieldnames``), which
+    checks, sizes and later sorts every posting of the segment one by one.
+    """
 
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
-        key = (docnum, fieldname)
-        value = self.cache.get(key)
-        if value is None:
-            value = self.cache[key] = self.inner.doc_field_length(docnum, fieldname, default)
-        return value
+    def __init__(self) -> None:
+        self.fields: dict[str, dict[bytes, tuple[list[int], list[float], list[bytes]]]] = {}
+        self.fieldnames: set[str] = set()
+
+    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
+        """Add one (field name, term bytes, docnum, weight, value bytes) posting."""
+        fieldname, btext, docnum, weight, vbytes = item
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+            self.fieldnames.add(fieldname)
+        postings = terms.get(btext)
+        if postings is None:
+            postings = terms[btext] = ([], [], [])
+        postings[0].append(docnum)
+        postings[1].append(weight)
+        postings[2].append(vbytes or b"")
+
+    def cleanup(self) -> None:
+        """Nothing on disk to remove."""
+        self.fields = {}
+
+
+def _write_postings(fieldwriter: Any, schema: Any, lengths: Any, pool: _TermPool) -> None:
+    """Write a pool's postings through Whoosh's field writer, in the blocks it would write itself.
+
+    The same calls and block contents as FieldWriter.add_postings feeding W3PostingsWriter.add_posting
+    (blocks of ``blocklimit`` postings, the last one flagged, per-block weight and length bounds),
+    with the per-posting work done a block at a time.
+    """
+    for fieldname in sorted(pool.fields):
+        terms = pool.fields[fieldname]
+        fieldwriter.start_field(fieldname, schema[fieldname])
+        known: dict[int, int] = {}
+        for btext in sorted(terms):
+            docs, weights, values = terms[btext]
+            fieldwriter.start_term(btext)
+            pw = fieldwriter._postwriter
+            limit = pw._blocklimit
+            if lengths is not None:
+                lens = []
+                for docnum in docs:
+                    n = known.get(docnum)
+                    if n is None:
+                        n = known[docnum] = lengths.doc_field_length(docnum, fieldname, 0)
+                    lens.append(n)
+            else:
+                lens = [0] * len(docs)
+            for start in range(0, len(docs), limit):
+                end = start + limit
+                pw._ids = array("I", docs[start:end])
+                block_weights = weights[start:end]
+                pw._weights = array("f", block_weights)
+                pw._values = [v for v in values[start:end] if v]
+                pw._maxweight = max(0, *block_weights)
+                nonzero = [n for n in lens[start:end] if n]
+                pw._minlength = min(nonzero) if nonzero else None
+                pw._maxlength = max(nonzero) if nonzero else 0
+                if end < len(docs):
+                    pw._write_block()
+            fieldwriter.finish_term()  # writes the last block, flagged as last
+        fieldwriter.finish_field()
 
 
 class _Writer(SegmentWriter):
-    """Whoosh's SegmentWriter, flushing postings without re-reading field lengths per posting."""
+    """Whoosh's SegmentWriter with a cheaper posting pool and flush; the files are the same."""
+
+    def __init__(self, ix: whoosh_index.Index, **kwargs: Any) -> None:
+        super().__init__(ix, **kwargs)
+        # Whoosh's pool also carries spelling words and vectors, which no field of ours has.
+        if not any(f.separate_spelling() or f.vector for _, f in self.schema.items()):
+            self.pool.cleanup()
+            self.pool = _TermPool()
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         pdr = self.per_document_reader() if self.codec.length_stats else None
-        self.fieldwriter.add_postings(self.schema, _MemoLengths(pdr) if pdr else None, self.pool.iter_postings())
-        self.fieldwriter.close()
-        if pdr:
-            pdr.close()
+        try:
+            if isinstance(self.pool, _TermPool):
+                _write_postings(self.fieldwriter, self.schema, pdr, self.pool)
+            else:
+                self.fieldwriter.add_postings(self.schema, pdr, self.pool.iter_postings())
+            self.fieldwriter.close()
+        finally:
+            if pdr:
+                pdr.close()
 
 
 def open_writer(ix: whoosh_index.Index, limitmb: int = 256) -> SegmentWriter:
