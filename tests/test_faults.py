@@ -192,19 +192,22 @@ class Kill:
     service_articles: int | None = None
 
 
+def _segment_files(gen: Path) -> list[Path]:
+    """Files in a generation and in the folders where workers write segments before committing them."""
+    found: list[Path] = []
+    for folder in [gen, *gen.glob(".build-*")]:
+        with contextlib.suppress(OSError):  # a build folder goes once its segment is committed
+            found.extend(folder.iterdir())
+    return found
+
+
 def _commit_in_progress(gen: Path) -> list[str]:
-    """Files Whoosh writes only while committing a segment (its columns), if any are there now."""
-    try:
-        return sorted(p.name for p in gen.iterdir() if p.suffix == ".col")
-    except OSError:
-        return []
+    """Files Whoosh writes only while finishing a segment (its columns), if any are there now."""
+    return sorted(p.name for p in _segment_files(gen) if p.suffix == ".col")
 
 
 def _writer_active(gen: Path) -> bool:
-    try:
-        return any(p.suffix in (".trm", ".pst") for p in gen.iterdir())
-    except OSError:
-        return False
+    return any(p.suffix in (".trm", ".pst") for p in _segment_files(gen))
 
 
 def moments(batch: int) -> dict[str, Callable[[Path, dict], bool]]:
