@@ -287,11 +287,14 @@ def delete(store: IndexStore, ids: Iterable[str], *, lock_timeout: float = 0.0) 
         try:
             writer = open_writer(ix)
             try:
-                for article_id in ids:
-                    n = writer.delete_by_term("id", article_id)
-                    removed += n
-                    if not n:
-                        missing.append(article_id)
+                # One searcher for all the ids (Whoosh opens a new one per call otherwise); it sees
+                # the deletions as they are made, so an id given twice is removed once.
+                with writer.searcher() as searcher:
+                    for article_id in ids:
+                        n = writer.delete_by_term("id", article_id, searcher=searcher)
+                        removed += n
+                        if not n:
+                            missing.append(article_id)
                 writer.commit(merge=False)
             except BaseException as exc:
                 writer.cancel()

@@ -46,6 +46,9 @@ def test_ingest_replace_and_delete(tmp_path: Path):
     removed, missing = delete(store, ["fx-2", "nope"])
     assert (removed, missing) == (1, ["nope"])
     assert ids_in(store) == ["fx-1", "fx-3", "fx-4"]
+    removed, missing = delete(store, ["fx-3", "fx-4", "fx-3"])
+    assert (removed, missing) == (2, ["fx-3"])
+    assert ids_in(store) == ["fx-1"]
 
 
 def test_same_id_twice_in_one_batch_is_kept_once(tmp_path: Path):
