@@ -188,10 +188,33 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _pyvi_labels(tokens: list[str]) -> list[str]:
     """pyvi's CRF labels (B_W / I_W) for a token sequence."""
     vi = _pyvi()
-    if any(_SURROGATE.search(t) for t in tokens):
+    if _SURROGATE.search("".join(tokens)):  # one scan, not one per token
         # Lone surrogates (JSON escapes like \ud800) cannot be encoded for crfsuite: features only.
         tokens = [_SURROGATE.sub("\ufffd", t) for t in tokens]
     return vi.model.tagger_.tag(_features(tokens, vi.bi_grams, vi.tri_grams))
+
+
+_token_info_cache: dict[str, tuple[str, bool, bool, bool, str, str, str]] = {}
+
+
+def _token_info(token: str) -> tuple[str, bool, bool, bool, str, str, str]:
+    """A token's lower case, its istitle/isupper/isdigit flags and its three lower-case features."""
+    info = _token_info_cache.get(token)
+    if info is None:
+        low = token.lower()
+        info = (
+            low,
+            token.istitle(),
+            token.isupper(),
+            token.isdigit(),
+            "word.lower():" + low,
+            "-1:word.lower():" + low,
+            "+1:word.lower():" + low,
+        )
+        if len(_token_info_cache) > _CACHE_LIMIT:
+            _token_info_cache.clear()
+        _token_info_cache[token] = info
+    return info
 
 
 def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> list[list[str]]:
@@ -199,38 +222,41 @@ def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> lis
 
     crfsuite scores an attribute by weight x value, so pyvi's False-valued flags add nothing and
     are left out, and string features are passed in crfsuite's own ``name:value`` form.
+    What depends on one token alone is computed once per distinct token (_token_info).
     The labels are identical to pyvi's (tests/test_analysis.py checks this on real articles).
     """
     n = len(tokens)
-    low = [t.lower() for t in tokens]
-    title = [t.istitle() for t in tokens]
-    upper = [t.isupper() for t in tokens]
+    info = [_token_info(t) for t in tokens]
+    low = [t[0] for t in info]
     bigram = [False] + [f"{low[i - 1]} {low[i]}" in bi_grams for i in range(1, n)]
     trigram = [False, False] + [f"{low[i - 2]} {low[i - 1]} {low[i]}" in tri_grams for i in range(2, n)]
     out = []
     for i in range(n):
-        f = ["bias", "word.lower():" + low[i]]
-        if upper[i]:
+        _low, title, upper, digit, lower_feature, _, _ = info[i]
+        f = ["bias", lower_feature]
+        if upper:
             f.append("word.isupper()")
-        if title[i]:
+        if title:
             f.append("word.istitle()")
-        if tokens[i].isdigit():
+        if digit:
             f.append("word.isdigit()")
         if i > 0:
-            f.append("-1:word.lower():" + low[i - 1])
-            if title[i - 1]:
+            prev = info[i - 1]
+            f.append(prev[5])
+            if prev[1]:
                 f.append("-1:word.istitle()")
-            if upper[i - 1]:
+            if prev[2]:
                 f.append("-1:word.isupper()")
             if bigram[i]:
                 f.append("-1:word.bi_gram()")
             if i > 1 and trigram[i]:
                 f.append("-2:word.tri_gram()")
         if i < n - 1:
-            f.append("+1:word.lower():" + low[i + 1])
-            if title[i + 1]:
+            nxt = info[i + 1]
+            f.append(nxt[6])
+            if nxt[1]:
                 f.append("+1:word.istitle()")
-            if upper[i + 1]:
+            if nxt[2]:
                 f.append("+1:word.isupper()")
             if bigram[i + 1]:
                 f.append("+1:word.bi_gram()")
@@ -254,6 +280,7 @@ def _segment(text: str) -> list[tuple[int, int]]:
         return []
     tokens = [m.group() for m in matches]
     labels = _pyvi_labels(tokens)
+    wordlike = [_is_wordlike(t) for t in tokens]  # once per token, not once per neighbour
     spans: list[tuple[int, int]] = []
     start, end = matches[0].start(), matches[0].end()
     for i in range(1, len(tokens)):
@@ -266,8 +293,8 @@ def _segment(text: str) -> list[tuple[int, int]]:
             and not cur[0].isdigit()
             and not prev[0].isdigit()
             and not (cur[0].istitle() and not prev[0].istitle())
-            and _is_wordlike(cur)
-            and _is_wordlike(prev)
+            and wordlike[i]
+            and wordlike[i - 1]
             and "\n" not in text[end : matches[i].start()]
         ):
             end = matches[i].end()
@@ -278,8 +305,12 @@ def _segment(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if _is_wordlike(text[s:e])]
 
 
+_ALNUM = re.compile(r"[^\W_]")  # \w is exactly str.isalnum() plus "_"
+
+
 def _is_wordlike(token: str) -> bool:
-    return any(ch.isalnum() for ch in token)
+    # True when any character is alphanumeric; most tokens are words, whose whole-string test is cheaper.
+    return token.isalnum() or _ALNUM.search(token) is not None
 
 
 def words(text: str, compounds_only: bool = False) -> Iterator[tuple[str, int, int, str]]:

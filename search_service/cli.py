@@ -99,7 +99,7 @@ def _ingest_options(f):
         type=click.IntRange(min=1),
         default=2000,
         show_default=True,
-        help="Articles per commit; an interrupted run keeps every finished batch.",
+        help="Input records per commit (one segment each); an interrupted run keeps every finished batch.",
     )(f)
     f = wait_option(f)
     f = index_dir_option(f)
@@ -170,8 +170,9 @@ def _run_ingest(
         bar = tqdm(total=_count_records(paths), unit=" articles", file=sys.stderr, smoothing=0.05, dynamic_ncols=True)
 
     def on_progress(report) -> None:
-        if bar is not None:
-            bar.update(1)
+        # Called per record (one process) or a few times a second (workers): catch up to the count.
+        if bar is not None and report.read > bar.n:
+            bar.update(report.read - bar.n)
 
     run = indexer.reindex if mode == "reindex" else indexer.ingest
     try:

@@ -20,13 +20,17 @@ import json
 import os
 import shutil
 import time
+from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
-from whoosh.writing import SegmentWriter
+from whoosh.reading import SegmentReader
+from whoosh.writing import MERGE_SMALL, SegmentWriter
 
 from .errors import IndexCorrupt, IndexLocked, IndexMissing, IndexWriteFailed, SchemaMismatch
 from .schema import SCHEMA_VERSION, build_schema
@@ -35,6 +39,9 @@ CURRENT = "CURRENT"
 META = "META.json"
 LOCK = "write.lock"
 GEN_PREFIX = "gen-"
+#: Folders inside a generation where segments are written before they join the index. The leading
+#: dot keeps Whoosh's file cleaning (which would delete a segment that is not yet in the TOC) away.
+BUILD_PREFIX = ".build-"
 
 
 class IndexStore:
@@ -158,36 +165,257 @@ class IndexStore:
         return datetime.fromtimestamp(max(p.stat().st_mtime for p in tocs), UTC)
 
 
-class _MemoLengths:
-    """A segment's field lengths, each read once (Whoosh reads one per posting when flushing)."""
+class _TermPool:
+    """Postings grouped by field and term as they are added, instead of one list sorted at flush.
 
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-        self.cache: dict[tuple[int, str], int] = {}
+    Documents get increasing numbers, so each term's postings arrive in order: flushing only sorts
+    the terms. Stands in for Whoosh's PostingPool (``add``, ``cleanup``, ``fieldnames``), which
+    checks, sizes and later sorts every posting of the segment one by one.
+    """
 
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
-        key = (docnum, fieldname)
-        value = self.cache.get(key)
-        if value is None:
-            value = self.cache[key] = self.inner.doc_field_length(docnum, fieldname, default)
-        return value
+    def __init__(self) -> None:
+        self.fields: dict[str, dict[bytes, tuple[list[int], list[float], list[bytes]]]] = {}
+        self.fieldnames: set[str] = set()
+
+    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
+        """Add one (field name, term bytes, docnum, weight, value bytes) posting."""
+        fieldname, btext, docnum, weight, vbytes = item
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+            self.fieldnames.add(fieldname)
+        postings = terms.get(btext)
+        if postings is None:
+            postings = terms[btext] = ([], [], [])
+        postings[0].append(docnum)
+        postings[1].append(weight)
+        postings[2].append(vbytes or b"")
+
+    def cleanup(self) -> None:
+        """Nothing on disk to remove."""
+        self.fields = {}
+
+
+def _write_postings(fieldwriter: Any, schema: Any, lengths: Any, pool: _TermPool) -> None:
+    """Write a pool's postings through Whoosh's field writer, in the blocks it would write itself.
+
+    The same calls and block contents as FieldWriter.add_postings feeding W3PostingsWriter.add_posting
+    (blocks of ``blocklimit`` postings, the last one flagged, per-block weight and length bounds),
+    with the per-posting work done a block at a time.
+    """
+    for fieldname in sorted(pool.fields):
+        terms = pool.fields[fieldname]
+        fieldwriter.start_field(fieldname, schema[fieldname])
+        known: dict[int, int] = {}
+        for btext in sorted(terms):
+            docs, weights, values = terms[btext]
+            fieldwriter.start_term(btext)
+            pw = fieldwriter._postwriter
+            limit = pw._blocklimit
+            if lengths is not None:
+                lens = []
+                for docnum in docs:
+                    n = known.get(docnum)
+                    if n is None:
+                        n = known[docnum] = lengths.doc_field_length(docnum, fieldname, 0)
+                    lens.append(n)
+            else:
+                lens = [0] * len(docs)
+            for start in range(0, len(docs), limit):
+                end = start + limit
+                pw._ids = array("I", docs[start:end])
+                block_weights = weights[start:end]
+                pw._weights = array("f", block_weights)
+                pw._values = [v for v in values[start:end] if v]
+                pw._maxweight = max(0, *block_weights)
+                nonzero = [n for n in lens[start:end] if n]
+                pw._minlength = min(nonzero) if nonzero else None
+                pw._maxlength = max(nonzero) if nonzero else 0
+                if end < len(docs):
+                    pw._write_block()
+            fieldwriter.finish_term()  # writes the last block, flagged as last
+        fieldwriter.finish_field()
 
 
 class _Writer(SegmentWriter):
-    """Whoosh's SegmentWriter, flushing postings without re-reading field lengths per posting."""
+    """Whoosh's SegmentWriter with a cheaper posting pool and flush; the files are the same."""
+
+    def __init__(self, ix: whoosh_index.Index, **kwargs: Any) -> None:
+        super().__init__(ix, **kwargs)
+        # Whoosh's pool also carries spelling words and vectors, which no field of ours has.
+        if not any(f.separate_spelling() or f.vector for _, f in self.schema.items()):
+            self.pool.cleanup()
+            self.pool = _TermPool()
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         pdr = self.per_document_reader() if self.codec.length_stats else None
-        self.fieldwriter.add_postings(self.schema, _MemoLengths(pdr) if pdr else None, self.pool.iter_postings())
-        self.fieldwriter.close()
-        if pdr:
-            pdr.close()
+        try:
+            if isinstance(self.pool, _TermPool):
+                _write_postings(self.fieldwriter, self.schema, pdr, self.pool)
+            else:
+                self.fieldwriter.add_postings(self.schema, pdr, self.pool.iter_postings())
+            self.fieldwriter.close()
+        finally:
+            if pdr:
+                pdr.close()
 
 
 def open_writer(ix: whoosh_index.Index, limitmb: int = 256) -> SegmentWriter:
     """A writer on ``ix`` (the caller holds the store's lock)."""
     return _Writer(ix, limitmb=limitmb)
+
+
+# -- segments written in parallel ----------------------------------------------------------------
+#
+# A bulk ingest has worker processes write whole segments (one per batch) in private folders inside
+# the generation; the process holding the store's lock then adds each finished segment to the index
+# in input order, one commit per batch (see SegmentCommitter). This is Whoosh's own multi-segment
+# scheme (whoosh.multiproc.MpWriter with multisegment=True), minus its shared temporary folder and
+# its file cleaning racing with segments that are still being written.
+
+
+@dataclass
+class BuiltSegment:
+    """A finished segment, written in ``folder`` but not yet part of any index (picklable)."""
+
+    segment: Any
+    folder: str
+    #: article id -> document number of its live copy in the segment, in input order
+    docs: dict[str, int]
+    #: articles that replaced an earlier copy written to the same segment
+    replaced: int
+
+
+class SegmentBuilder:
+    """Writes one new segment for an index's schema in a private folder (see BuiltSegment)."""
+
+    def __init__(self, schema: Any, folder: Path, limitmb: int = 256) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True)
+        # An empty private index: SegmentWriter reads its schema and TOC from one, and its temporary
+        # files then live in this folder too, out of every other writer's way.
+        private = FileStorage(str(folder)).create_index(schema)
+        self._writer = _Writer(private, limitmb=limitmb, _lk=False)
+        self._docs: dict[str, int] = {}
+        self._replaced = 0
+
+    def __len__(self) -> int:
+        return self._writer.doc_count()
+
+    def add(self, doc_id: str, doc: dict) -> None:
+        """Add a document; an earlier copy of ``doc_id`` in this segment is deleted (last wins)."""
+        earlier = self._docs.pop(doc_id, None)
+        if earlier is not None:
+            self._writer.newsegment.delete_document(earlier)
+            self._replaced += 1
+        self._docs[doc_id] = self._writer.docnum
+        self._writer.add_document(**doc)
+
+    def finish(self) -> BuiltSegment:
+        """Write the postings and assemble the segment file."""
+        segment = self._writer._finalize_segment()
+        self._writer._finish()
+        return BuiltSegment(segment, str(self.folder), self._docs, self._replaced)
+
+    def cancel(self) -> None:
+        """Abandon the segment and its folder."""
+        with contextlib.suppress(Exception):
+            self._writer.cancel()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class SegmentCommitter:
+    """Adds built segments to an index, one commit each, deleting older copies of their articles.
+
+    The caller holds the store's lock for the committer's whole life, so the table of contents read
+    at the start stays the truth and is only changed here.
+    """
+
+    def __init__(self, ix: whoosh_index.Index) -> None:
+        self.storage = ix.storage
+        self.indexname = ix.indexname
+        toc = ix._read_toc()
+        self.schema = toc.schema
+        self.generation = toc.generation
+        self.segments = list(toc.segments)
+        self.commits = 0
+        # Segments from before this run are searched for each new id; the ones this run added are
+        # not: which ids they hold is known.
+        self._readers = [SegmentReader(self.storage, self.schema, s) for s in self.segments if s.doc_count()]
+        self._latest: dict[str, tuple[Any, int]] = {}
+
+    def commit(self, built: BuiltSegment) -> int:
+        """Make ``built`` part of the index; returns how many articles it replaced (its own too)."""
+        replaced = built.replaced
+        for doc_id in built.docs:
+            replaced += self._delete_older(doc_id)
+        folder = Path(built.folder)
+        target = Path(self.storage.folder)
+        for name in built.segment.list_files(FileStorage(str(folder))):
+            os.rename(folder / name, target / name)
+        shutil.rmtree(folder, ignore_errors=True)
+        segments = [*self.segments, built.segment]
+        generation = self.generation + 1
+        whoosh_index.TOC(self.schema, segments, generation).write(self.storage, self.indexname)
+        self.segments, self.generation = segments, generation
+        self.commits += 1
+        for doc_id, docnum in built.docs.items():
+            self._latest[doc_id] = (built.segment, docnum)
+        whoosh_index.clean_files(self.storage, self.indexname, generation, segments)
+        return replaced
+
+    def _delete_older(self, doc_id: str) -> int:
+        found = self._latest.get(doc_id)
+        if found is not None:
+            segment, docnum = found
+            if segment.is_deleted(docnum):
+                return 0
+            segment.delete_document(docnum)
+            return 1
+        deleted = 0
+        for reader in self._readers:
+            if ("id", doc_id) in reader:
+                segment = reader.segment()
+                for docnum in reader.postings("id", doc_id).all_ids():
+                    if not segment.is_deleted(docnum):
+                        segment.delete_document(docnum)
+                        deleted += 1
+        return min(deleted, 1)
+
+    def close(self) -> None:
+        """Close the readers of the segments that were there before."""
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
+
+
+#: Segments this small are merged at the end of a run (Whoosh's policy, applied to them only).
+SMALL_SEGMENT = 1000
+
+
+def _merge_only_small(writer: SegmentWriter, segments: list) -> list:
+    # Whoosh's MERGE_SMALL over all segments would, on a bulk load, merge half the batches again in
+    # this one process (18 segments, 26,000 articles on VNTC); small runs' segments are what need it.
+    large = [s for s in segments if s.doc_count_all() >= SMALL_SEGMENT]
+    return large + MERGE_SMALL(writer, [s for s in segments if s.doc_count_all() < SMALL_SEGMENT])
+
+
+def merge_small_segments(ix: whoosh_index.Index) -> None:
+    """Merge the small segments that many small runs leave, so that they stay few."""
+    writer = open_writer(ix)
+    try:
+        writer.commit(mergetype=_merge_only_small)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.cancel()
+        raise
+
+
+def remove_builds(path: Path) -> None:
+    """Remove the private segment folders that a killed or failed run left in a generation."""
+    for child in path.glob(f"{BUILD_PREFIX}*"):
+        shutil.rmtree(child, ignore_errors=True)
 
 
 def open_generation(path: Path, root: str) -> whoosh_index.Index:

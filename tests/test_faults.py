@@ -192,19 +192,22 @@ class Kill:
     service_articles: int | None = None
 
 
+def _segment_files(gen: Path) -> list[Path]:
+    """Files in a generation and in the folders where workers write segments before committing them."""
+    found: list[Path] = []
+    for folder in [gen, *gen.glob(".build-*")]:
+        with contextlib.suppress(OSError):  # a build folder goes once its segment is committed
+            found.extend(folder.iterdir())
+    return found
+
+
 def _commit_in_progress(gen: Path) -> list[str]:
-    """Files Whoosh writes only while committing a segment (its columns), if any are there now."""
-    try:
-        return sorted(p.name for p in gen.iterdir() if p.suffix == ".col")
-    except OSError:
-        return []
+    """Files Whoosh writes only while finishing a segment (its columns), if any are there now."""
+    return sorted(p.name for p in _segment_files(gen) if p.suffix == ".col")
 
 
 def _writer_active(gen: Path) -> bool:
-    try:
-        return any(p.suffix in (".trm", ".pst") for p in gen.iterdir())
-    except OSError:
-        return False
+    return any(p.suffix in (".trm", ".pst") for p in _segment_files(gen))
 
 
 def moments(batch: int) -> dict[str, Callable[[Path, dict], bool]]:
@@ -291,7 +294,7 @@ def _ingest_cmd(src: Path, index_dir: Path, batch: int, jobs: int, mode: str = "
 
 def test_sigkill_mid_ingest_keeps_the_last_commit_and_a_rerun_completes(tmp_path: Path) -> None:
     """One kill, mid-batch after two commits (parallel segmentation), then the same command again."""
-    records = sample_records(40, body_chars=250)
+    records = sample_records(400, body_chars=250)  # enough to outlast the kill: batches finish fast
     src = write_jsonl(tmp_path / "in.jsonl", records)
     order = [r["id"] for r in records]
     index_dir, batch = tmp_path / "index", 8

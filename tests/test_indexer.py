@@ -46,6 +46,9 @@ def test_ingest_replace_and_delete(tmp_path: Path):
     removed, missing = delete(store, ["fx-2", "nope"])
     assert (removed, missing) == (1, ["nope"])
     assert ids_in(store) == ["fx-1", "fx-3", "fx-4"]
+    removed, missing = delete(store, ["fx-3", "fx-4", "fx-3"])
+    assert (removed, missing) == (2, ["fx-3"])
+    assert ids_in(store) == ["fx-1"]
 
 
 def test_same_id_twice_in_one_batch_is_kept_once(tmp_path: Path):
@@ -181,9 +184,11 @@ def test_missing_and_outdated_indexes_say_what_to_run(tmp_path: Path):
         store.open()
 
 
-def test_parallel_reading_does_not_run_ahead_of_the_writer():
+def test_parallel_reading_does_not_run_ahead_of_the_writer(tmp_path: Path):
     from search_service import indexer
     from search_service.articles import RawRecord
+    from search_service.indexer import IngestReport
+    from search_service.schema import build_schema
 
     pulled = 0
     record = FIXTURE_ARTICLES[0]
@@ -194,10 +199,62 @@ def test_parallel_reading_does_not_run_ahead_of_the_writer():
             pulled += 1
             yield RawRecord(dict(record, id=f"x{pulled}"), "mem", pulled)
 
-    stream = indexer._prepared_stream(endless(), jobs=2)
+    jobs, batch = 2, 20
+    stream = indexer._parallel_batches(endless(), build_schema(), tmp_path, batch, jobs, IngestReport())
     try:
-        next(stream)
+        while next(stream) is None:
+            pass
         time.sleep(1.0)  # the feeder would read on and on if nothing held it back
-        assert pulled <= indexer.MAX_IN_FLIGHT + 2 * indexer.CHUNK
+        # jobs + 1 batches on the way, the one handed over, and the one read while waiting for a slot
+        assert pulled <= (jobs + 3) * batch
     finally:
         stream.close()
+
+
+def segment_count(store: IndexStore) -> int:
+    ix = store.open()
+    try:
+        return len(ix._segments())
+    finally:
+        ix.close()
+
+
+def test_workers_replace_ids_across_and_within_batches_last_wins(tmp_path: Path):
+    records = vntc_records(30)
+    edited = [dict(records[3], title="Bản sửa thứ nhất"), dict(records[3], title="Bản sửa cuối")]
+    src = write_jsonl(tmp_path / "v.jsonl", [*records[:20], edited[0], *records[20:], edited[1], records[5]])
+    store = IndexStore(tmp_path / "ix")
+    report = ingest(store, read_paths([str(src)]), jobs=2, batch_size=7)
+    assert (report.read, report.indexed, report.replaced) == (33, 33, 3)
+    assert ids_in(store) == sorted(r["id"] for r in records)
+    engine = SearchEngine(store)
+    try:
+        assert engine.get(records[3]["id"]).title == "Bản sửa cuối"
+    finally:
+        engine.close()
+    again = ingest(store, read_paths([str(src)]), jobs=2, batch_size=7)
+    assert (again.indexed, again.replaced) == (33, 33)
+    assert ids_in(store) == sorted(r["id"] for r in records)
+
+
+def test_leftovers_of_a_killed_run_are_cleaned_and_harmless(tmp_path: Path):
+    store = IndexStore(tmp_path / "ix")
+    src = write_jsonl(tmp_path / "a.jsonl", FIXTURE_ARTICLES)
+    ingest(store, read_paths([str(src)]), jobs=1)
+    gen = store.current_path()
+    (gen / ".build-999-0").mkdir()
+    (gen / ".build-999-0" / "MAIN_deadbeef.seg").write_bytes(b"half a segment")
+    (gen / "MAIN_0123456789abcdef.seg").write_bytes(b"moved in, never committed")
+    ingest(store, read_paths([str(src)]), jobs=2, batch_size=2)
+    assert ids_in(store) == ["fx-1", "fx-2", "fx-3", "fx-4"]
+    assert not list(gen.glob(".build-*"))
+    assert not (gen / "MAIN_0123456789abcdef.seg").exists()
+
+
+def test_many_small_runs_do_not_pile_up_segments(tmp_path: Path):
+    store = IndexStore(tmp_path / "ix")
+    records = vntc_records(30)
+    for i, record in enumerate(records):
+        ingest(store, read_paths([str(write_jsonl(tmp_path / f"{i}.jsonl", [record]))]), jobs=1)
+    assert ids_in(store) == sorted(r["id"] for r in records)
+    assert segment_count(store) <= 8

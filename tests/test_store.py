@@ -1,0 +1,98 @@
+"""Segments written by the indexer's own writer are the ones stock Whoosh writes, byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from whoosh.filedb.filestore import FileStorage
+from whoosh.writing import SegmentWriter
+
+from search_service.normalize import to_article
+from search_service.schema import article_to_document, build_schema
+from search_service.store import SegmentBuilder, SegmentCommitter
+
+from .conftest import FIXTURE_ARTICLES, vntc_records
+
+
+def documents() -> list[tuple[str, dict]]:
+    # 300 real articles: common syllables have far more postings than one block (128) holds.
+    articles = [to_article(r) for r in [*FIXTURE_ARTICLES, *vntc_records(300)]]
+    return [(a.id, article_to_document(a)) for a in articles]
+
+
+def stock_index(path: Path, docs: list[tuple[str, dict]]):
+    path.mkdir()
+    ix = FileStorage(str(path)).create_index(build_schema())
+    writer = SegmentWriter(ix)
+    for _, doc in docs:
+        writer.add_document(**doc)
+    writer.commit(merge=False)
+    return ix
+
+
+def our_index(path: Path, docs: list[tuple[str, dict]]):
+    path.mkdir()
+    ix = FileStorage(str(path)).create_index(build_schema())
+    builder = SegmentBuilder(ix.schema, path / ".build-test")
+    for doc_id, doc in docs:
+        builder.add(doc_id, doc)
+    committer = SegmentCommitter(ix)
+    committer.commit(builder.finish())
+    committer.close()
+    return ix
+
+
+def segment_files(ix) -> dict[str, bytes]:
+    (segment,) = ix._segments()
+    compound = segment.open_compound_file(ix.storage)
+    try:
+        prefix = segment.segment_id()
+        return {name.replace(prefix, "SEG"): compound.open_file(name).read() for name in compound.list()}
+    finally:
+        compound.close()
+
+
+def test_our_segments_are_byte_for_byte_whooshs(tmp_path: Path):
+    docs = documents()
+    stock, ours = stock_index(tmp_path / "stock", docs), our_index(tmp_path / "ours", docs)
+    try:
+        a, b = segment_files(stock), segment_files(ours)
+        assert sorted(a) == sorted(b)
+        for name in a:
+            assert a[name] == b[name], name
+    finally:
+        stock.close()
+        ours.close()
+
+
+def test_stock_whoosh_reads_the_same_postings_lengths_and_stored_fields(tmp_path: Path):
+    docs = documents()
+    stock, ours = stock_index(tmp_path / "stock", docs), our_index(tmp_path / "ours", docs)
+    with stock.reader() as r1, ours.reader() as r2:
+        assert r1.doc_count() == r2.doc_count() == len(docs)
+        fields = sorted(r1.indexed_field_names())
+        assert fields == sorted(r2.indexed_field_names())
+        long_lists = 0
+        for field in fields:
+            terms = list(r1.lexicon(field))
+            assert terms == list(r2.lexicon(field)), field
+            for term in terms:
+                i1, i2 = r1.term_info(field, term), r2.term_info(field, term)
+                assert (i1.doc_frequency(), i1.weight(), i1.min_length(), i1.max_length(), i1.max_weight()) == (
+                    i2.doc_frequency(), i2.weight(), i2.min_length(), i2.max_length(), i2.max_weight()
+                ), (field, term)  # fmt: skip
+                long_lists += i1.doc_frequency() > 128
+                m1, m2 = r1.postings(field, term), r2.postings(field, term)
+                while m1.is_active():
+                    assert m2.is_active()
+                    assert (m1.id(), m1.weight(), m1.value()) == (m2.id(), m2.weight(), m2.value()), (field, term)
+                    m1.next()
+                    m2.next()
+                assert not m2.is_active()
+        assert long_lists > 10
+        for docnum in range(len(docs)):
+            assert r1.stored_fields(docnum) == r2.stored_fields(docnum)
+            for field in fields:
+                assert r1.doc_field_length(docnum, field) == r2.doc_field_length(docnum, field)
+    stock.close()
+    ours.close()
