@@ -72,6 +72,7 @@ KNOBS = (
     "PHRASE_SLOP",
     "WORD_WEIGHT",
     "STOP_WORDS_OPTIONAL",
+    "STOP_WORD_WEIGHT",
     "NEAR_WEIGHT",
     "NEAR_WINDOW",
 )

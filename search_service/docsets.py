@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import pickle
 import struct
 import threading
@@ -26,8 +27,13 @@ from whoosh.matching import FilterMatcher
 from whoosh.reading import IndexReader, TermNotFound
 from whoosh.util.numeric import byte_to_length
 
-#: Bytes of term arrays kept across all searchers of a process.
-CACHE_BYTES = 96 * 1024 * 1024
+from .postlists import COMBINED_EXTENSION, EXTENSION, PostingsFile, open_combined, open_postings, term_key
+
+#: Bytes of Whoosh-decoded term arrays kept across all searchers of a process (segments without
+#: a posting-list file only).
+CACHE_BYTES = 64 * 1024 * 1024
+#: Bytes of whole-index term arrays a searcher keeps (the terms of recent queries).
+TERM_CACHE_BYTES = 64 * 1024 * 1024
 
 
 class _SegmentCache:
@@ -58,18 +64,99 @@ class _SegmentCache:
 
 
 _CACHE = _SegmentCache()
+_FILES: dict[tuple[str, str], PostingsFile | None] = {}
+_FILES_LOCK = threading.Lock()
+
+
+def _postings_parts(folder: str | None, leaves: list[tuple[IndexReader, int, object]]) -> list[_Part]:
+    """The index as parts read with one posting-list file each (a combined file covering several
+    segments, or a segment's own), or through Whoosh (segments without a file)."""
+    if folder is None:
+        return [_Part(leaf, offset, seg, None) for leaf, offset, seg in leaves]
+    ids = [_segment_id(leaf) for leaf, _, _ in leaves]
+    counts = [leaf.doc_count_all() for leaf, _, _ in leaves]
+    parts: list[_Part] = []
+    with _FILES_LOCK:
+        used = set()
+        i = 0
+        while i < len(leaves):
+            leaf, offset, seg = leaves[i]
+            sid = ids[i]
+            combined = _cached_file(folder, sid, COMBINED_EXTENSION, open_combined) if sid else None
+            if combined is not None:
+                n = len(combined.segments)
+                if combined.segments == list(zip(ids[i : i + n], counts[i : i + n], strict=True)):
+                    used.add((folder, sid + COMBINED_EXTENSION))  # type: ignore[operator]
+                    parts.append(_Part(None, offset, None, combined))
+                    i += n
+                    continue
+            pf = _cached_file(folder, sid, EXTENSION, open_postings) if sid else None
+            used.add((folder, f"{sid}{EXTENSION}"))
+            parts.append(_Part(leaf, offset, seg, pf))
+            i += 1
+        # Files of segments that are gone (merged away, an old generation) are closed with them.
+        for key in [k for k in _FILES if k not in used and not os.path.exists(os.path.join(k[0], k[1]))]:
+            del _FILES[key]
+    return parts
+
+
+def _cached_file(
+    folder: str, sid: str, extension: str, opener: Callable[[str, str], PostingsFile | None]
+) -> PostingsFile | None:
+    key = (folder, sid + extension)
+    if key not in _FILES:
+        _FILES[key] = opener(folder, sid)
+    return _FILES[key]
+
+
+class _Part:
+    """Documents offset .. offset + n whose postings come from one file, or one Whoosh segment."""
+
+    def __init__(self, leaf: IndexReader | None, offset: int, seg: object, pf: PostingsFile | None) -> None:
+        self.leaf = leaf  # None for a combined file (never read through Whoosh)
+        self.offset = offset
+        self.seg = seg
+        self.pf = pf
+
+
 _BYTE_TO_LENGTH = np.array([0] + [byte_to_length(b) for b in range(1, 256)], dtype=np.float32)
+
+
+class _Term:
+    """A term's postings over the whole index: sorted global document numbers and frequencies."""
+
+    def __init__(self, ids: np.ndarray, tf: np.ndarray, where: list[int]) -> None:
+        self.ids = ids  # int32
+        self.tf = tf  # float32
+        self.where = where  # per part: the term's number in its posting-list file (-1: none)
+        self.nbytes = ids.nbytes + tf.nbytes + 8 * len(where) + 200
+        self._bounds: np.ndarray | None = None
+        self._ends: np.ndarray | None = None
+        self.scores: tuple[tuple[float, float], np.ndarray] | None = None  # ((k1, b), BM25 per posting)
+
+    def position_ends(self) -> np.ndarray:
+        """Where each posting's positions end, counted over all the term's postings."""
+        if self._ends is None:
+            self._ends = np.cumsum(self.tf, dtype=np.int64)
+        return self._ends
+
+    def leaf_bounds(self, offsets: np.ndarray) -> np.ndarray:
+        """Where each part's postings start in ``ids`` (and, last, where they end)."""
+        if self._bounds is None:
+            self._bounds = np.searchsorted(self.ids, offsets)
+        return self._bounds
 
 
 class DocSets:
     """Masks over one reader's documents (global document numbers)."""
 
-    def __init__(self, reader: IndexReader) -> None:
+    def __init__(self, reader: IndexReader, folder: str | None = None) -> None:
         self.reader = reader
         self.size = reader.doc_count_all()
         self.leaves = [(leaf, offset, _segment_key(leaf)) for leaf, offset in reader.leaf_readers()]
+        self.parts = _postings_parts(folder, self.leaves)
         live = np.zeros(self.size, dtype=bool)
-        for leaf, offset, _ in self.leaves:
+        for leaf, offset, _seg in self.leaves:
             n = leaf.doc_count_all()
             if leaf.has_deletions():
                 ids = np.fromiter(leaf.all_doc_ids(), dtype=np.int64)
@@ -77,26 +164,57 @@ class DocSets:
             else:
                 live[offset : offset + n] = True
         self.live = live
+        self.n_live = max(1, int(live.sum()))
         self._columns: dict[str, np.ndarray] = {}
         self._labels: dict[str, list] = {}
+        self._averages: dict[str, float] = {}
+        self._terms: OrderedDict[tuple[str, str], _Term] = OrderedDict()
+        self._terms_bytes = 0
+        self.offsets = np.array([part.offset for part in self.parts] + [self.size], dtype=np.int64)
 
     # -- terms ---------------------------------------------------------------------------------
 
-    def term(self, fieldname: str, text: str) -> np.ndarray:
-        """Mask of the documents that contain a term."""
-        mask = np.zeros(self.size, dtype=bool)
-        for leaf, offset, seg in self.leaves:
-            ids = self._leaf_ids(leaf, seg, fieldname, text)
+    def _term(self, fieldname: str, text: str) -> _Term:
+        """A term's postings over the whole index, read once per searcher (LRU, bounded in bytes)."""
+        key = (fieldname, text)
+        entry = self._terms.get(key)
+        if entry is not None:
+            self._terms.move_to_end(key)
+            return entry
+        hashed = self._term_key(fieldname, text)
+        ids_parts, tf_parts, where = [], [], []
+        for part in self.parts:
+            if part.pf is not None:
+                found = part.pf.find(hashed)
+                where.append(found)
+                if found < 0:
+                    continue
+                ids, tfs = part.pf.postings(found)
+            else:
+                where.append(-1)
+                pair = self._whoosh_postings(part.leaf, part.seg, fieldname, text)
+                n = len(pair) // 2
+                ids, tfs = pair[:n], pair[n:]
             if ids.size:
-                mask[offset + ids] = True
-        return mask
+                ids_parts.append(ids + np.int32(part.offset))
+                tf_parts.append(tfs)
+        if ids_parts:
+            entry = _Term(np.concatenate(ids_parts), np.concatenate(tf_parts).astype(np.float32), where)
+        else:
+            entry = _Term(np.zeros(0, np.int32), np.zeros(0, np.float32), where)
+        self._terms[key] = entry
+        self._terms_bytes += entry.nbytes
+        while self._terms_bytes > TERM_CACHE_BYTES and len(self._terms) > 1:
+            _, old = self._terms.popitem(last=False)
+            self._terms_bytes -= old.nbytes
+        return entry
 
-    def _leaf_ids(self, leaf: IndexReader, seg: object, fieldname: str, text: str) -> np.ndarray:
-        # The ids are the first half of the postings array: one read of the term serves both.
-        pair = self._leaf_postings(leaf, seg, fieldname, text)
-        return pair[: len(pair) // 2]
+    def _term_key(self, fieldname: str, text: str | bytes) -> int:
+        btext = text if isinstance(text, bytes) else self.reader.schema[fieldname].to_bytes(text)
+        return term_key(fieldname, btext)
 
-    def _leaf_postings(self, leaf: IndexReader, seg: object, fieldname: str, text: str) -> np.ndarray:
+    def _whoosh_postings(self, leaf: IndexReader, seg: object, fieldname: str, text: str) -> np.ndarray:
+        # Segments without a posting-list file: Whoosh's blocks, decoded once per process.
         key = (seg, "p", fieldname, text)
         pair = _CACHE.get(key) if seg is not None else None
         if pair is None:
@@ -105,38 +223,79 @@ class DocSets:
                 _CACHE.put(key, pair)
         return pair
 
+    def term(self, fieldname: str, text: str) -> np.ndarray:
+        """Mask of the documents that contain a term."""
+        mask = np.zeros(self.size, dtype=bool)
+        mask[self._term(fieldname, text).ids] = True
+        return mask
+
     def any_of(self, terms: Iterable[tuple]) -> np.ndarray:
         """Mask of the documents that contain at least one of the (field, text, ...) terms."""
         mask = np.zeros(self.size, dtype=bool)
         for fieldname, text, *_ in terms:
-            mask |= self.term(fieldname, text)
+            mask[self._term(fieldname, text).ids] = True
         return mask
+
+    def doc_frequency(self, fieldname: str, text: str) -> int:
+        """How many documents (deleted ones included, as in Whoosh) contain a term."""
+        return int(self._term(fieldname, text).ids.size)
 
     # -- scoring -------------------------------------------------------------------------------
 
     def postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(global document numbers, term frequencies) of a term."""
-        ids_parts, tf_parts = [], []
-        for leaf, offset, seg in self.leaves:
-            pair = self._leaf_postings(leaf, seg, fieldname, text)
-            n = len(pair) // 2
-            if n:
-                ids_parts.append(pair[:n].astype(np.int64) + offset)
-                tf_parts.append(pair[n:].astype(np.float32))
-        if not ids_parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return np.concatenate(ids_parts), np.concatenate(tf_parts)
+        entry = self._term(fieldname, text)
+        return entry.ids.astype(np.int64), entry.tf
 
     def positions(self, fieldname: str, text: str, docnums: list[int]) -> dict[int, list[int]]:
         """Positions of a term in each of the (sorted) documents that contain it."""
-        out: dict[int, list[int]] = {}
-        for leaf, offset, _seg in self.leaves:
-            end = offset + leaf.doc_count_all()
-            local = [d - offset for d in docnums if offset <= d < end]
-            if local:
-                for d, found in _leaf_positions(leaf, fieldname, text, local).items():
-                    out[d + offset] = found
-        return out
+        docs, positions = self.positions_flat(fieldname, text, docnums)
+        if not docs.size:
+            return {}
+        cuts = np.flatnonzero(np.diff(docs)) + 1
+        return {
+            int(d[0]): p.tolist()
+            for d, p in zip(np.split(docs, cuts), np.split(positions, cuts), strict=True)
+        }  # fmt: skip
+
+    def positions_flat(self, fieldname: str, text: str, docnums: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(document, position) of each occurrence of a term in the (sorted) documents, as two
+        arrays ordered by document, then position."""
+        entry = self._term(fieldname, text)
+        wanted = np.asarray(list(docnums) if not isinstance(docnums, np.ndarray) else docnums, dtype=np.int64)
+        nothing = np.zeros(0, dtype=np.int64)
+        if not wanted.size or not entry.ids.size:
+            return nothing, nothing
+        k = np.searchsorted(entry.ids, wanted)
+        k = k[k < entry.ids.size]
+        k = k[entry.ids[k] == wanted[: k.size]]  # wanted is sorted: the ones past the end are cut off
+        if not k.size:
+            return nothing, nothing
+        bounds = entry.leaf_bounds(self.offsets)
+        if entry._ends is None:
+            entry.nbytes += entry.position_ends().nbytes
+            self._terms_bytes += entry.position_ends().nbytes
+        ends = entry.position_ends()
+        docs_parts, pos_parts = [], []
+        for li in np.unique(np.searchsorted(bounds, k, side="right") - 1).tolist():
+            part = self.parts[li]
+            lo, hi = int(bounds[li]), int(bounds[li + 1])
+            here = k[(k >= lo) & (k < hi)]
+            if part.pf is not None and entry.where[li] >= 0:
+                # The term's positions in this part start after those of its earlier postings here.
+                first = int(ends[lo - 1]) if lo else 0
+                here_ends = ends[here] - first
+                here_starts = here_ends - entry.tf[here].astype(np.int64)
+                pos_parts.append(part.pf.positions_at(entry.where[li], here_starts, here_ends))
+                docs_parts.append(np.repeat(entry.ids[here].astype(np.int64), here_ends - here_starts))
+            elif part.leaf is not None:
+                local = (entry.ids[here] - part.offset).tolist()
+                for d, found in _leaf_positions(part.leaf, fieldname, text, local).items():
+                    pos_parts.append(np.asarray(found, dtype=np.int64))
+                    docs_parts.append(np.full(len(found), d + part.offset, dtype=np.int64))
+        if not pos_parts:
+            return nothing, nothing
+        return np.concatenate(docs_parts), np.concatenate(pos_parts)
 
     def phrase(
         self, fieldname: str, words: list[str], slop: int, mask: np.ndarray, deadline: float | None = None
@@ -171,9 +330,8 @@ class DocSets:
 
     def idf(self, fieldname: str, text: str) -> float:
         """BM25's inverse document frequency of a term."""
-        n_docs = max(1, int(self.live.sum()))
-        df = self.postings(fieldname, text)[0].size
-        return float(np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))) if df else 0.0
+        df = self.doc_frequency(fieldname, text)
+        return float(np.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))) if df else 0.0
 
     def lengths(self, fieldname: str) -> np.ndarray:
         """Each document's length (in tokens) of a field, as Whoosh stored it."""
@@ -193,6 +351,14 @@ class DocSets:
             self._columns[key_] = values
         return values
 
+    def _average_length(self, fieldname: str) -> float:
+        key = "avg:" + fieldname
+        if key not in self._averages:
+            lengths = self.lengths(fieldname)
+            average = float(lengths[self.live].mean()) if self.live.any() else 0.0
+            self._averages[key] = average if np.isfinite(average) and average > 0 else 1.0
+        return self._averages[key]
+
     def bm25(
         self, terms: Iterable[tuple[str, str, float]], k1: float = 1.2, b: float = 0.75, deadline: float | None = None
     ) -> np.ndarray:
@@ -200,23 +366,29 @@ class DocSets:
 
         Past ``deadline`` (a time.monotonic() moment) the remaining terms are left out.
         """
-        scores = np.zeros(self.size, dtype=np.float32)
-        n_docs = max(1, int(self.live.sum()))
+        ids_parts, score_parts = [], []
         for fieldname, text, weight in terms:
             if deadline is not None and time.monotonic() > deadline:
                 break
-            ids, tf = self.postings(fieldname, text)
-            if not ids.size:
+            entry = self._term(fieldname, text)
+            if not entry.ids.size:
                 continue
-            df = ids.size
-            idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-            lengths = self.lengths(fieldname)
-            average = float(lengths[self.live].mean()) if self.live.any() else 0.0
-            if not np.isfinite(average) or average <= 0:
-                average = 1.0
-            norm = k1 * ((1.0 - b) + b * lengths[ids] / average)
-            scores[ids] += np.float32(weight * idf) * (tf * (k1 + 1.0) / (tf + norm))
-        return scores
+            if entry.scores is None or entry.scores[0] != (k1, b):
+                # A term's unweighted BM25 per document: fixed for this searcher, kept with the term.
+                df = entry.ids.size
+                idf = np.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
+                norm = k1 * ((1.0 - b) + b * self.lengths(fieldname)[entry.ids] / self._average_length(fieldname))
+                tf = entry.tf
+                entry.scores = ((k1, b), (np.float32(idf) * (tf * (k1 + 1.0) / (tf + norm))).astype(np.float32))
+                entry.nbytes += entry.scores[1].nbytes
+                self._terms_bytes += entry.scores[1].nbytes
+            ids_parts.append(entry.ids)
+            score_parts.append(np.float32(weight) * entry.scores[1] if weight != 1 else entry.scores[1])
+        if not ids_parts:
+            return np.zeros(self.size, dtype=np.float32)
+        # One pass over all the terms' postings (a scatter-add per term costs more).
+        ids = np.concatenate(ids_parts)
+        return np.bincount(ids, weights=np.concatenate(score_parts), minlength=self.size).astype(np.float32)
 
     def from_docnums(self, docnums: Iterable[int]) -> np.ndarray:
         """Mask from document numbers (e.g. Whoosh's docs_for_query)."""
@@ -265,8 +437,15 @@ class DocSets:
 
     def count_values(self, fieldname: str, mask: np.ndarray) -> dict:
         """{value: number of masked documents} for a numeric column."""
-        values, counts = np.unique(self.column(fieldname)[mask], return_counts=True)
-        return {int(v): int(n) for v, n in zip(values, counts, strict=True)}
+        values = self.column(fieldname)[mask]
+        if not values.size:
+            return {}
+        low, high = int(values.min()), int(values.max())
+        if high - low > 1_000_000:
+            found, counts = np.unique(values, return_counts=True)
+            return {int(v): int(n) for v, n in zip(found, counts, strict=True)}
+        counts = np.bincount(values - low)  # years: a small range, counted without sorting
+        return {low + int(i): int(counts[i]) for i in np.flatnonzero(counts)}
 
 
 def _int64_array(values: Iterable[int]) -> np.ndarray:
@@ -396,6 +575,11 @@ def _leaf_positions(leaf: IndexReader, fieldname: str, text: str, local: list[in
         if m.is_active() and m.id() == d:
             out[d] = decode(m.value())
     return out
+
+
+def _segment_id(leaf: IndexReader) -> str | None:
+    segment = leaf.segment() if hasattr(leaf, "segment") else None
+    return segment.segment_id() if segment is not None else None
 
 
 def _segment_key(leaf: IndexReader) -> object:

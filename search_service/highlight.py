@@ -8,6 +8,7 @@ long articles are highlighted to the end.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -51,10 +52,28 @@ class _FoldTable(dict):
 _FOLD_TABLE = _FoldTable()
 
 
+@lru_cache(maxsize=1)
+def _spellings() -> dict[str, str]:
+    """For each folded character, a regex class of the characters that fold to it (a, à, Ạ...)."""
+    groups: dict[str, set[str]] = {}
+    for code in itertools.chain(range(0x20, 0x250), range(0x1E00, 0x1F00)):
+        folded = _FOLD_TABLE[code]
+        if len(folded) == 1:
+            groups.setdefault(folded, {folded}).add(chr(code))
+    return {f: "[" + "".join(re.escape(c) for c in sorted(chars)) + "]" for f, chars in groups.items()}
+
+
 @lru_cache(maxsize=1024)
 def _pattern(folded_terms: tuple[str, ...]) -> re.Pattern:
-    alternatives = "|".join(re.escape(t) for t in sorted(folded_terms, key=len, reverse=True))
+    """Any spelling of the folded terms, as whole syllables, in the original (unfolded) text."""
+    spellings = _spellings()
+    alternatives = "|".join(
+        "".join(spellings.get(ch, re.escape(ch)) for ch in t) for t in sorted(folded_terms, key=len, reverse=True)
+    )
     return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])")
+
+
+_COMBINING = re.compile("[\u0300-\u036f]")
 
 
 def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]:
@@ -65,16 +84,14 @@ def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]
     """
     if not text or not terms:
         return []
-    folded_text = text.translate(_FOLD_TABLE)
-    if len(folded_text) != len(text):  # combining marks (NFD input): the slow, general way
+    if _COMBINING.search(text):  # combining marks (NFD input): the slow, general way
         candidates = ((start, end, surface) for _, start, end, surface in syllables(text))
         folded_terms = {t.folded for t in terms}
         candidates = ((a, b, srf) for a, b, srf in candidates if fold(srf) in folded_terms)
     else:
-        # One pass of a compiled regex over the folded text finds every candidate syllable;
-        # offsets are the original text's, since folding kept one character per character.
+        # One pass of a compiled regex finds every candidate syllable, whatever its marks and case.
         pattern = _pattern(tuple(sorted({t.folded for t in terms})))
-        candidates = ((m.start(), m.end(), text[m.start() : m.end()]) for m in pattern.finditer(folded_text))
+        candidates = ((m.start(), m.end(), m.group()) for m in pattern.finditer(text))
     exact_terms = {t.exact: i for i, t in enumerate(terms) if t.exact is not None}
     folded_index: dict[str, list[int]] = {}
     for i, t in enumerate(terms):
@@ -131,13 +148,21 @@ def snippet(text: str, terms: Sequence[Term], max_chars: int = SNIPPET_CHARS) ->
         return _window_html(text, 0, min(len(text), max_chars), []), 0
     best = (-1, -1, 0)
     j = 0
+    inside: dict[int, int] = {}  # term -> matches of it in hits[i:j], the window sliding along
     for i, (s, _, _) in enumerate(hits):
         while j < len(hits) and hits[j][1] - s <= max_chars:
+            inside[hits[j][2]] = inside.get(hits[j][2], 0) + 1
             j += 1
-        window = hits[i:j]
-        score = (len({h[2] for h in window}), len(window), -s)
+        score = (len(inside), j - i, -s)
         if score > best:
             best, first, last = score, i, j
+        term = hits[i][2]
+        if j > i:
+            inside[term] -= 1
+            if not inside[term]:
+                del inside[term]
+        else:
+            j = i + 1  # a single match longer than the window: it is the window
     window = hits[first:last]
     span_start, span_end = window[0][0], window[-1][1]
     # Centre the matches in the window, then snap the edges to whitespace.

@@ -32,6 +32,7 @@ from .store import (
     IndexStore,
     SegmentBuilder,
     SegmentCommitter,
+    combine_postings,
     is_disk_full,
     merge_small_segments,
     open_generation,
@@ -334,6 +335,7 @@ def _write(
         if committer.commits:
             committer.close()
             merge_small_segments(ix)
+            combine_postings(ix)
     except KeyboardInterrupt:
         report.interrupted = True
         report.indexed = report.committed

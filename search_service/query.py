@@ -1,15 +1,14 @@
-"""From what a reader or editor typed to Whoosh queries: validation, editor syntax, ranking plan.
+"""From what a reader or editor typed to a query plan: validation, editor syntax, ranking plan.
 
 Syntax: plain words; ``"exact phrase"``; ``-word`` / ``-"phrase"`` to exclude; ``a OR b``;
 ``title:``, ``tag:``, ``author:`` prefixes. Anything malformed (an unclosed quote, a lone ``-``,
 ``title:`` with nothing after it) is read as plain words: a query never fails to parse.
 
-Ranking plan, for relevance order: every plain word is required first (``all_words``); articles
-that have only some of them (``any_words``) follow. Within each, title matches weigh more than
-body matches, exact diacritics more than folded ones, and the words standing together (a
-phrase, with a little slop) and pyvi's segmented words lift the best matches. Filters (section,
-tag, author, dates) never change scores: they are passed to Whoosh as ``filter=``.
-"""
+Ranking plan, for relevance order (carried out in searching.py): articles with every plain word
+come first, articles with only some of them follow. Within each, title matches weigh more than
+body matches, exact diacritics more than folded ones, and the words standing together and
+pyvi's segmented words lift the best matches. Filters (section, tag, author, dates) never change
+scores. Phrases and field clauses stay Whoosh query objects, as a small syntax tree."""
 
 from __future__ import annotations
 
@@ -43,6 +42,7 @@ PHRASE_SLOP = 0  # typed neighbours must be neighbours in the text (1 measured l
 WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bình + đẳng)
 NEAR_WEIGHT = 1.0  # many of the typed words within NEAR_WINDOW positions of one another (XQuAD +0.004)
 NEAR_WINDOW = 12
+STOP_WORD_WEIGHT = 1.0  # share of a normal word's score that a function or question word earns
 STOP_WORDS_OPTIONAL = 0  # 1: "all the words" means all but function and question words (của, là, gì)
 
 FIELD_PREFIXES = ("title", "tag", "author")
@@ -333,34 +333,19 @@ class Syllable:
 
 @dataclass
 class QueryPlan:
-    """The Whoosh queries that carry out a request."""
+    """What a request asks for, as terms and clauses for the document sets (see docsets.py)."""
 
-    all_words: wq.Query | None  # every plain unit required (None: no free text)
-    any_words: wq.Query | None  # some plain unit required; None when it equals all_words
-    boosts: wq.Query | None  # optional evidence that lifts scores (phrase, pyvi words)
-    filter: wq.Query | None
-    mask: wq.Query | None
     highlight: list[Syllable]  # what to mark in titles and snippets
-    syllables: list[Syllable]  # the plain syllables, for "did you mean"
+    syllables: list[Syllable]  # the plain syllables, for "did you mean" and the phrase evidence
+    has_text: bool = False  # plain words or clauses to rank by (else: filters only, by date)
     nothing_searchable: bool = False  # text was typed, but no word in it can match ("!!!")
-    # The same matching, as sets (see docsets.py): each plain syllable's (field, term) list, the
-    # clauses that need positions (phrases, fields, OR groups), and the filters.
-    units: list[list[tuple[str, str, float]]] = field(default_factory=list)  # (field, term, weight)
-    required: list[wq.Query] = field(default_factory=list)
+    units: list[list[tuple[str, str, float]]] = field(default_factory=list)  # per plain syllable: (field, term, weight)
+    required: list[wq.Query] = field(default_factory=list)  # phrases, field clauses, OR groups
     excluded: wq.Query | None = None
     filter_groups: list[list[tuple[str, str]]] = field(default_factory=list)  # AND of ORs
     date_range: tuple[datetime | None, datetime | None] | None = None  # naive UTC, inclusive
     word_terms: list[tuple[str, str, float]] = field(default_factory=list)  # pyvi words, weighted
     optional: list[bool] = field(default_factory=list)  # per unit: a stop word, scored but not required
-
-    @property
-    def matching(self) -> wq.Query | None:
-        """Every article that matches at all (for counts and facets): no scoring extras."""
-        return self.any_words or self.all_words
-
-    def ranked(self, core: wq.Query) -> wq.Query:
-        """``core`` with the optional boosts that order its matches."""
-        return wq.AndMaybe(core, self.boosts) if self.boosts is not None else core
 
 
 def analyze_syllables(schema: Schema, text: str) -> list[Syllable]:
@@ -446,65 +431,40 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
         if c.field not in ("tag", "author"):
             highlight.extend(analyze_syllables(schema, c.text))
 
-    all_words = any_words = boost = None
     word_terms: list[tuple[str, str, float]] = []
-    if plain or required:
-        units = [Or(_syllable_terms(s)) for s in plain]
-        boosts: list[wq.Query] = []
-        if len(plain) > 1:
-            boosts.append(_boost(_phrase(plain, slop=PHRASE_SLOP), PHRASE_WEIGHT))
-            words = list(schema["words"].process_text(parsed.plain_text, mode="query"))
-            boosts.extend(wq.Term("words", w, boost=WORD_WEIGHT) for w in dict.fromkeys(words))
-            word_terms = [("words", w, WORD_WEIGHT) for w in dict.fromkeys(words)]
-        boost = (Or(boosts) if len(boosts) > 1 else boosts[0]) if boosts else None
-        parts = units + required
-        all_words = wq.And(parts) if len(parts) > 1 else parts[0]
-        if len(plain) > 1:
-            some = Or([t for s in plain for t in _syllable_terms(s)])
-            any_words = wq.And([*required, some]) if required else some
-
-    filters: list[wq.Query] = []
-    if request.sections:
-        filters.append(_any_term("section_key", [key(s) for s in request.sections]))
-    if request.tags:
-        filters.extend(wq.Term("tag", key(t)) for t in request.tags)
-    if request.author:
-        filters.append(wq.Term("author_key", key(request.author)))
+    if len(plain) > 1:
+        words = list(schema["words"].process_text(parsed.plain_text, mode="query"))
+        word_terms = [("words", w, WORD_WEIGHT) for w in dict.fromkeys(words)]
     start = end = None
     if request.date_from or request.date_to:
         start = _day_start(request.date_from) if request.date_from else None
         end = _day_start(request.date_to + timedelta(days=1)) - timedelta(microseconds=1) if request.date_to else None
-        filters.append(wq.DateRange("published_at", start, end))
-    filt = (wq.And(filters) if len(filters) > 1 else filters[0]) if filters else None
-    mask = (Or(excluded) if len(excluded) > 1 else excluded[0]) if excluded else None
-    nothing = bool(request.q.strip()) and all_words is None and mask is None
+    excluded_q = (Or(excluded) if len(excluded) > 1 else excluded[0]) if excluded else None
+    has_text = bool(plain or required)
     groups = []
     if request.sections:
         groups.append([("section_key", k) for k in dict.fromkeys(key(x) for x in request.sections)])
     groups.extend([("tag", key(t))] for t in request.tags)
     if request.author:
         groups.append([("author_key", key(request.author))])
-    date_range = None
-    if request.date_from or request.date_to:
-        date_range = (start, end)
-    units = [[(t.fieldname, t.text, t.boost) for t in _syllable_terms(s)] for s in plain]
+    units = [
+        [(t.fieldname, t.text, t.boost * (STOP_WORD_WEIGHT if is_stop_word(s.exact, s.folded, s.accented) else 1.0))
+         for t in _syllable_terms(s)]
+        for s in plain
+    ]  # fmt: skip
     optional = [is_stop_word(s.exact, s.folded, s.accented) for s in plain] if STOP_WORDS_OPTIONAL else []
     if all(optional):
         optional = []  # only stop words typed ("là gì"): then they are what is looked for
     return QueryPlan(
-        all_words,
-        any_words,
-        boost,
-        filt,
-        mask,
         highlight,
         plain,
-        nothing,
+        has_text=has_text,
+        nothing_searchable=bool(request.q.strip()) and not has_text and excluded_q is None,
         units=units,
         required=required,
-        excluded=mask,
+        excluded=excluded_q,
         filter_groups=groups,
-        date_range=date_range,
+        date_range=(start, end) if request.date_from or request.date_to else None,
         word_terms=word_terms,
         optional=optional or [False] * len(units),
     )
@@ -512,13 +472,3 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
 
 def _day_start(day: date) -> datetime:
     return to_index_time(datetime.combine(day, time(0, 0), tzinfo=HANOI))
-
-
-def _any_term(fieldname: str, values: list[str]) -> wq.Query:
-    terms = [wq.Term(fieldname, v) for v in dict.fromkeys(values)]
-    return Or(terms) if len(terms) > 1 else terms[0]
-
-
-def _boost(q: wq.Query, weight: float) -> wq.Query:
-    q.boost = weight
-    return q

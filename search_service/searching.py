@@ -91,7 +91,7 @@ class _Handle:
     def docsets(self) -> DocSets:
         """Document masks for this searcher (built on first use)."""
         if self._docsets is None:
-            self._docsets = DocSets(self.searcher.reader())
+            self._docsets = DocSets(self.searcher.reader(), getattr(self.ix.storage, "folder", None))
         return self._docsets
 
     def fresh(self, store: IndexStore) -> bool:
@@ -299,7 +299,7 @@ class SearchEngine:
         offset, size = request.offset, request.size
         if offset >= total:
             return [], total, facets
-        if plan.all_words is None or request.sort != "relevance":
+        if not plan.has_text or request.sort != "relevance":
             docnums = _by_date(ds, some_words, newest=request.sort != "oldest")[offset : offset + size]
             return [(s.stored_fields(int(d)), None) for d in docnums], total, facets
         n_all = int(all_words.sum())
@@ -362,7 +362,7 @@ class SearchEngine:
         changed = False
         for syl in plan.syllables:
             form = syl.exact if syl.accented else syl.folded
-            if s.doc_frequency("text", form) > 0 or s.doc_frequency("title", form) > 0:
+            if ds.doc_frequency("text", form) > 0 or ds.doc_frequency("title", form) > 0:
                 words.append(form)
                 continue
             # The nearest spellings first (Whoosh ranks by frequency within maxdist only).
@@ -523,64 +523,60 @@ def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: fl
     """
     forms = [syl.exact if syl.accented else syl.folded for syl in plan.syllables]
     pairs = [(a, b) for a, b in itertools.pairwise(forms) if a != b]
-    bonus: dict[int, float] = {}
+    docs = np.asarray(docnums, dtype=np.int64)
+    bonus = np.zeros(docs.size, dtype=np.float64)
+    distinct = list(dict.fromkeys(forms))
+    near = bool(knobs.NEAR_WEIGHT) and len(distinct) > 2
     for fieldname, weight in (("title", knobs.TITLE_WEIGHT), ("text", 1.0)):
-        where: dict[str, dict[int, list[int]]] = {}
+        # Each occurrence as one sortable number: the document's rank in ``docs``, then the position.
+        where: dict[str, np.ndarray] = {}
         idf: dict[str, float] = {}
+
+        def occurrences(f: str, fieldname: str = fieldname, where: dict = where, idf: dict = idf) -> np.ndarray:
+            if f not in where:
+                found_docs, positions = ds.positions_flat(fieldname, f, docs)
+                where[f] = (np.searchsorted(docs, found_docs) << 32) + positions
+                idf[f] = ds.idf(fieldname, f)
+            return where[f]
+
         for a, b in pairs:
             if deadline is not None and time.monotonic() > deadline:
-                return bonus
-            for f in (a, b):
-                if f not in where:
-                    where[f] = ds.positions(fieldname, f, docnums)
-                    idf[f] = ds.idf(fieldname, f)
-            first, second = where[a], where[b]
-            pair_weight = knobs.PHRASE_WEIGHT * weight * (idf[a] + idf[b])
-            for d, positions in first.items():
-                following = second.get(d)
-                if following is None:
-                    continue
-                count = _adjacent(positions, following, knobs.PHRASE_SLOP)
-                if count:
-                    bonus[d] = bonus.get(d, 0.0) + pair_weight * count / (count + 1.2)
-        distinct = list(dict.fromkeys(forms))
-        if knobs.NEAR_WEIGHT and len(distinct) > 2:
-            for f in distinct:
-                if f not in where:
-                    where[f] = ds.positions(fieldname, f, docnums)
-                    idf[f] = ds.idf(fieldname, f)
-            weights = [idf[f] for f in distinct]
-            for d in docnums:
-                events = sorted((p, i) for i, f in enumerate(distinct) for p in where[f].get(d, ()))
-                best = _densest(events, weights, knobs.NEAR_WINDOW)
-                if best:
-                    bonus[d] = bonus.get(d, 0.0) + knobs.NEAR_WEIGHT * weight * best
-    return bonus
+                return _by_doc(docs, bonus)
+            first, second = occurrences(a), occurrences(b)
+            if not first.size or not second.size:
+                continue
+            followed = np.zeros(first.size, dtype=bool)
+            for gap in range(1, knobs.PHRASE_SLOP + 2):
+                followed |= np.isin(first + gap, second)
+            count = np.bincount(first[followed] >> 32, minlength=docs.size).astype(np.float64)
+            bonus += knobs.PHRASE_WEIGHT * weight * (idf[a] + idf[b]) * count / (count + 1.2)
+        if near:
+            found = [occurrences(f) for f in distinct]
+            best = _densest(found, [idf[f] for f in distinct], knobs.NEAR_WINDOW, docs.size)
+            bonus += knobs.NEAR_WEIGHT * weight * best
+    return _by_doc(docs, bonus)
 
 
-def _densest(events: list[tuple[int, int]], weights: list[float], window: int) -> float:
-    """The largest idf sum of distinct query words found together within ``window`` positions."""
-    counts = [0] * len(weights)
-    best = current = 0.0
-    start = 0
-    for pos, i in events:
-        if counts[i] == 0:
-            current += weights[i]
-        counts[i] += 1
-        while events[start][0] <= pos - window:
-            j = events[start][1]
-            counts[j] -= 1
-            if counts[j] == 0:
-                current -= weights[j]
-            start += 1
-        best = max(best, current)
+def _by_doc(docs: np.ndarray, bonus: np.ndarray) -> dict[int, float]:
+    return {int(d): float(v) for d, v in zip(docs, bonus, strict=True) if v}
+
+
+def _densest(occurrences: list[np.ndarray], weights: list[float], window: int, n_docs: int) -> np.ndarray:
+    """Per document: the largest idf sum of distinct query words found together within ``window``
+    positions (``occurrences``: each word's document-rank << 32 | position, sorted)."""
+    events = np.unique(np.concatenate(occurrences)) if occurrences else np.zeros(0, dtype=np.int64)
+    if not events.size:
+        return np.zeros(n_docs)
+    # At each occurrence, the words seen in the window that ends there (same document: the high
+    # bits differ otherwise, and the window is far smaller than 2**32).
+    together = np.zeros(events.size)
+    for found, w in zip(occurrences, weights, strict=True):
+        if found.size:
+            inside = np.searchsorted(found, events, side="right") > np.searchsorted(found, events - window + 1)
+            together += w * inside
+    best = np.zeros(n_docs)
+    np.maximum.at(best, events >> 32, together)
     return best
-
-
-def _adjacent(first: list[int], second: list[int], slop: int) -> int:
-    """How many positions of ``first`` are followed by ``second`` within 1 + slop positions."""
-    after = set(second)
-    return sum(1 for p in first if any(p + k in after for k in range(1, slop + 2)))
 
 
 def _scored_terms(clauses: list[wq.Query]) -> list[tuple[str, str, float]]:

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -29,11 +30,24 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
+from whoosh.formats import Characters, Positions
 from whoosh.reading import SegmentReader
 from whoosh.writing import MERGE_SMALL, SegmentWriter
 
 from .errors import IndexCorrupt, IndexLocked, IndexMissing, IndexWriteFailed, SchemaMismatch
+from .postlists import (
+    COMBINED_EXTENSION,
+    PostingsCollector,
+    PostingsFile,
+    combine,
+    combined_path,
+    open_combined,
+    open_postings,
+    sidecar_path,
+)
 from .schema import SCHEMA_VERSION, build_schema
+
+log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 META = "META.json"
@@ -196,8 +210,11 @@ class _TermPool:
         self.fields = {}
 
 
-def _write_postings(fieldwriter: Any, schema: Any, lengths: Any, pool: _TermPool) -> None:
-    """Write a pool's postings through Whoosh's field writer, in the blocks it would write itself.
+def _write_postings(
+    fieldwriter: Any, schema: Any, lengths: Any, pool: _TermPool, collector: PostingsCollector | None = None
+) -> None:
+    """Write a pool's postings through Whoosh's field writer, in the blocks it would write itself,
+    and hand them to ``collector`` for the segment's posting-list file.
 
     The same calls and block contents as FieldWriter.add_postings feeding W3PostingsWriter.add_posting
     (blocks of ``blocklimit`` postings, the last one flagged, per-block weight and length bounds),
@@ -206,9 +223,12 @@ def _write_postings(fieldwriter: Any, schema: Any, lengths: Any, pool: _TermPool
     for fieldname in sorted(pool.fields):
         terms = pool.fields[fieldname]
         fieldwriter.start_field(fieldname, schema[fieldname])
+        positional = isinstance(schema[fieldname].format, Positions)
         known: dict[int, int] = {}
         for btext in sorted(terms):
             docs, weights, values = terms[btext]
+            if collector is not None:
+                collector.add_term(fieldname, btext, docs, weights, values if positional else None)
             fieldwriter.start_term(btext)
             pw = fieldwriter._postwriter
             limit = pw._blocklimit
@@ -242,6 +262,7 @@ class _Writer(SegmentWriter):
 
     def __init__(self, ix: whoosh_index.Index, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
+        self._postlists: PostingsCollector | None = None
         # Whoosh's pool also carries spelling words and vectors, which no field of ours has.
         if not any(f.separate_spelling() or f.vector for _, f in self.schema.items()):
             self.pool.cleanup()
@@ -252,13 +273,26 @@ class _Writer(SegmentWriter):
         pdr = self.per_document_reader() if self.codec.length_stats else None
         try:
             if isinstance(self.pool, _TermPool):
-                _write_postings(self.fieldwriter, self.schema, pdr, self.pool)
+                # Characters (positions with offsets) would need another decoder: no file then.
+                plain = not any(isinstance(f.format, Characters) for _, f in self.schema.items())
+                self._postlists = PostingsCollector() if plain else None
+                _write_postings(self.fieldwriter, self.schema, pdr, self.pool, self._postlists)
             else:
                 self.fieldwriter.add_postings(self.schema, pdr, self.pool.iter_postings())
             self.fieldwriter.close()
         finally:
             if pdr:
                 pdr.close()
+
+    def _finalize_segment(self) -> Any:
+        segment = super()._finalize_segment()
+        folder = getattr(self.storage, "folder", None)
+        if self._postlists is not None and folder is not None:
+            # After the compound file is assembled (it would take the file in), before any TOC
+            # names the segment: a reader never sees the segment without its file.
+            self._postlists.write(sidecar_path(folder, segment.segment_id()))
+            self._postlists = None
+        return segment
 
 
 def open_writer(ix: whoosh_index.Index, limitmb: int = 256) -> SegmentWriter:
@@ -412,10 +446,66 @@ def merge_small_segments(ix: whoosh_index.Index) -> None:
         raise
 
 
+#: A run of at least this many consecutive segments without a combined posting-list file gets one.
+COMBINE_MIN_SEGMENTS = 4
+
+
+def combine_postings(ix: whoosh_index.Index) -> int:
+    """Combine the posting-list files of runs of segments that are not yet in a combined file
+    (see postlists.py); returns how many files were written. The caller holds the store's lock.
+
+    Searching works without these files, only slower: a failure here (a full disk) is logged and
+    leaves the index as it was.
+    """
+    folder = Path(ix.storage.folder)
+    segments = ix._segments()
+    ids = [s.segment_id() for s in segments]
+    counts = [s.doc_count_all() for s in segments]
+    runs: list[list[int]] = []
+    run: list[int] = []
+    i = 0
+    while i < len(segments):
+        combined = open_combined(folder, ids[i])
+        n = len(combined.segments) if combined is not None else 0
+        if combined is not None and combined.segments == list(zip(ids[i : i + n], counts[i : i + n], strict=True)):
+            runs.append(run)
+            run = []
+            i += n
+            continue
+        if sidecar_path(folder, ids[i]).exists():
+            run.append(i)
+        else:
+            runs.append(run)
+            run = []
+        i += 1
+    runs.append(run)
+    written = 0
+    for run in runs:
+        if len(run) < COMBINE_MIN_SEGMENTS:
+            continue
+        sources = [open_postings(folder, ids[i]) for i in run]
+        if any(pf is None for pf in sources):
+            continue
+        tmp = folder / f"{BUILD_PREFIX}combine-{os.getpid()}{COMBINED_EXTENSION}"
+        try:
+            combine([pf for pf in sources if isinstance(pf, PostingsFile)], [(ids[i], counts[i]) for i in run], tmp)
+            os.replace(tmp, combined_path(folder, ids[run[0]]))
+            written += 1
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            log.warning(
+                "could not combine the posting lists of %d segments (%s): searches read them one by one", len(run), exc
+            )
+    return written
+
+
 def remove_builds(path: Path) -> None:
-    """Remove the private segment folders that a killed or failed run left in a generation."""
+    """Remove the private segment folders (and files) that a killed or failed run left in a generation."""
     for child in path.glob(f"{BUILD_PREFIX}*"):
-        shutil.rmtree(child, ignore_errors=True)
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def open_generation(path: Path, root: str) -> whoosh_index.Index:

@@ -311,16 +311,26 @@ def test_out_of_time_searches_answer_partial_results(index_store: IndexStore):
 
 
 def test_densest_window_counts_distinct_words_once():
+    import numpy as np
+
     from search_service.searching import _densest
+
+    def densest(events: list[tuple[int, int]], window: int, doc: int = 0) -> float:
+        # (position, word) events of one document, as _phrase_bonus hands them over
+        found = [np.array(sorted((doc << 32) + p for p, i in events if i == w), dtype=np.int64) for w in range(3)]
+        return float(_densest(found, weights, window, doc + 1)[doc])
 
     weights = [1.0, 2.0, 4.0]
     # word 0 at 0 and 1, word 1 at 5, word 2 at 30: 0 and 1 within 12 positions, 2 alone
-    assert _densest([(0, 0), (1, 0), (5, 1), (30, 2)], weights, 12) == 4.0
-    assert _densest([(0, 0), (1, 0), (5, 1)], weights, 5) == 3.0
-    assert _densest([(0, 0), (1, 0), (5, 1)], weights, 4) == 2.0
-    assert _densest([(0, 0), (10, 1), (11, 2)], weights, 12) == 7.0
-    assert _densest([(0, 0), (12, 1)], weights, 12) == 2.0
-    assert _densest([], weights, 12) == 0.0
+    assert densest([(0, 0), (1, 0), (5, 1), (30, 2)], 12) == 4.0
+    assert densest([(0, 0), (1, 0), (5, 1)], 5) == 3.0
+    assert densest([(0, 0), (1, 0), (5, 1)], 4) == 2.0
+    assert densest([(0, 0), (10, 1), (11, 2)], 12) == 7.0
+    assert densest([(0, 0), (12, 1)], 12) == 2.0
+    assert densest([], 12) == 0.0
+    # Documents apart: words in two documents never count together.
+    found = [np.array([0 << 32 | 3]), np.array([1 << 32 | 4]), np.array([], dtype=np.int64)]
+    assert _densest(found, weights, 12, 2).tolist() == [1.0, 2.0]
 
 
 def test_postings_read_in_one_go_agree_with_whoosh(index_store: IndexStore):

@@ -1,0 +1,349 @@
+"""Posting lists as plain arrays, in a file beside each index segment.
+
+Whoosh keeps a term's postings as pickled, zlib'd blocks of 128, positions pickled per posting:
+reading one common term of a large archive costs milliseconds of unpickling, and a search reads
+dozens. The index writer therefore also writes every term's document numbers, frequencies and
+positions as little-endian arrays to ``<segment id>.vnpl`` (a name Whoosh's file cleaning treats
+as the segment's own, so it goes when the segment goes). Searching reads a term with two or three
+``pread`` calls and ``numpy.frombuffer``. A segment without the file (an index from an older
+version, a damaged file) is read through Whoosh as before.
+
+Layout: 8 bytes of magic, a little-endian uint32 header length, a JSON header (sizes, dtypes and
+where each array starts), then the arrays, each 8-byte aligned:
+
+- ``keys``: uint64, sorted: a 64-bit hash of (field name, term bytes) per term;
+- ``post``: unsigned, one more than keys: where each term's postings start in ``ids`` / ``tfs``;
+- ``pos``: unsigned, likewise in ``positions`` (a posting has ``tf`` positions when its field has them);
+- ``ids``: segment-local document numbers; ``tfs``: term frequencies; ``positions``: token positions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+EXTENSION = ".vnpl"
+MAGIC = b"VNPL\x01\x00\x00\x00"
+_HEAD = 12  # magic + header length
+
+
+def term_key(fieldname: str, btext: bytes) -> int:
+    """The 64-bit key of a term (field name, term bytes)."""
+    digest = hashlib.blake2b(fieldname.encode("utf-8") + b"\x00" + btext, digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _smallest_uint(maximum: int) -> str:
+    for dtype in ("<u2", "<u4"):
+        if maximum <= np.iinfo(np.dtype(dtype)).max:
+            return dtype
+    return "<i8"
+
+
+class PostingsCollector:
+    """Gathers a segment's postings as the writer flushes them, then writes the file."""
+
+    def __init__(self) -> None:
+        self.keys: list[int] = []
+        self.ids: list[np.ndarray] = []
+        self.tfs: list[np.ndarray] = []
+        self.positions: list[np.ndarray] = []
+
+    def add_term(
+        self,
+        fieldname: str,
+        btext: bytes,
+        docs: Sequence[int],
+        weights: Sequence[float],
+        values: Sequence[bytes] | None,
+    ) -> None:
+        """One term's postings; ``values`` are Whoosh's encoded positions (None: field without them)."""
+        self.keys.append(term_key(fieldname, btext))
+        self.ids.append(np.asarray(docs, dtype=np.int32))
+        if values is None:
+            self.tfs.append(np.rint(np.asarray(weights, dtype=np.float64)).astype(np.int32))
+            self.positions.append(_NONE)
+            return
+        # Whoosh's Positions format: a 4-byte count, then the pickled list of position deltas.
+        loads = pickle.loads
+        decoded = [loads(v[4:]) if v else [] for v in values]
+        counts = np.fromiter((len(d) for d in decoded), dtype=np.int32, count=len(decoded))
+        deltas = np.fromiter(itertools.chain.from_iterable(decoded), dtype=np.int64, count=int(counts.sum()))
+        positions = np.cumsum(deltas)
+        if counts.size > 1:
+            # Each posting's deltas start again from 0: take off what the postings before it summed to.
+            starts = np.cumsum(counts) - counts
+            before = np.concatenate([np.zeros(1, np.int64), positions])[starts]
+            positions -= np.repeat(before, counts)
+        self.tfs.append(counts)
+        self.positions.append(positions.astype(np.int32))
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the file (terms sorted by key)."""
+        order = np.argsort(np.asarray(self.keys, dtype=np.uint64), kind="stable").tolist()
+        write_postings(
+            path,
+            np.asarray(self.keys, dtype=np.uint64)[order],
+            [self.ids[i] for i in order],
+            [self.tfs[i] for i in order],
+            [self.positions[i] for i in order],
+        )
+
+
+_NONE = np.zeros(0, dtype=np.int32)
+
+
+def write_postings(
+    path: str | os.PathLike[str],
+    keys: np.ndarray,
+    ids: list[np.ndarray],
+    tfs: list[np.ndarray],
+    positions: list[np.ndarray],
+) -> None:
+    """Write sorted term keys with each term's document numbers, frequencies and positions."""
+    post = np.concatenate([[0], np.cumsum([a.size for a in ids], dtype=np.int64)]).astype(np.int64)
+    pos = np.concatenate([[0], np.cumsum([a.size for a in positions], dtype=np.int64)]).astype(np.int64)
+    all_ids = np.concatenate(ids) if ids else _NONE
+    all_tfs = np.concatenate(tfs) if tfs else _NONE
+    all_pos = np.concatenate(positions) if positions else _NONE
+    arrays = {
+        "keys": keys.astype("<u8"),
+        "post": post.astype(_smallest_uint(int(post[-1]))),
+        "pos": pos.astype(_smallest_uint(int(pos[-1]))),
+        "ids": all_ids.astype(_smallest_uint(int(all_ids.max(initial=0)))),
+        "tfs": all_tfs.astype(_smallest_uint(int(all_tfs.max(initial=0)))),
+        "positions": all_pos.astype(_smallest_uint(int(all_pos.max(initial=0)))),
+    }
+    write_arrays(path, arrays)
+
+
+def _layout(spec: dict[str, tuple[int, np.dtype]], extra: dict | None = None) -> tuple[bytes, dict, int]:
+    """(file head, {name: [offset, size, dtype]}, total bytes) for arrays of these sizes and dtypes."""
+    # The header's size depends on the offsets it holds: lay the arrays out after a generous guess.
+    sections: dict[str, list] = {}
+    meta = dict(extra or {})
+    head = len(json.dumps({"sections": {k: [2**40, 2**40, "<u8"] for k in spec}, "total": 2**40, **meta})) + 64
+    offset = _HEAD + head
+    for name, (size, dtype) in spec.items():
+        offset = (offset + 7) // 8 * 8
+        sections[name] = [offset, int(size), np.dtype(dtype).str]
+        offset += int(size) * np.dtype(dtype).itemsize
+    header = json.dumps({"sections": sections, "total": offset, **meta}).encode("utf-8").ljust(head)
+    return MAGIC + len(header).to_bytes(4, "little") + header, sections, offset
+
+
+def write_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], extra: dict | None = None) -> None:
+    """Write named arrays in the layout above."""
+    head, sections, total = _layout({k: (a.size, a.dtype) for k, a in arrays.items()}, extra)
+    with open(path, "wb") as fh:
+        fh.write(head)
+        for name, a in arrays.items():
+            fh.seek(sections[name][0])
+            fh.write(np.ascontiguousarray(a).tobytes())
+        fh.truncate(total)
+
+
+class PostingsFile:
+    """One segment's posting-list file, open for reading (thread-safe: only ``pread``)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            head = os.pread(fd, _HEAD, 0)
+            if len(head) != _HEAD or head[:8] != MAGIC:
+                raise ValueError(f"{path}: not a posting-list file")
+            header = json.loads(os.pread(fd, int.from_bytes(head[8:], "little"), _HEAD))
+            if os.fstat(fd).st_size != header["total"]:
+                raise ValueError(f"{path}: truncated")
+            self.sections = {k: (int(o), int(n), np.dtype(t)) for k, (o, n, t) in header["sections"].items()}
+            #: A combined file's segments, in index order: [(segment id, documents)]; [] for one segment's.
+            self.segments = [(str(sid), int(n)) for sid, n in header.get("segments", [])]
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self.keys = self._array("keys")
+        self.post = self._array("post")
+        self.pos = self._array("pos")
+        self.nbytes = self.keys.nbytes + self.post.nbytes + self.pos.nbytes
+
+    def __del__(self) -> None:
+        fd = getattr(self, "fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def _array(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        offset, size, dtype = self.sections[name]
+        stop = size if stop is None else stop
+        count = max(0, stop - start)
+        raw = os.pread(self.fd, count * dtype.itemsize, offset + start * dtype.itemsize)
+        if len(raw) != count * dtype.itemsize:
+            raise OSError(f"short read in a posting-list file ({name})")
+        return np.frombuffer(raw, dtype=dtype)
+
+    def find(self, key: int) -> int:
+        """The term number of ``key``, or -1 when the segment does not have the term."""
+        i = int(np.searchsorted(self.keys, np.uint64(key)))
+        return i if i < self.keys.size and int(self.keys[i]) == key else -1
+
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, frequencies) of a term, as int32."""
+        a, b = int(self.post[term]), int(self.post[term + 1])
+        return self._array("ids", a, b).astype(np.int32), self._array("tfs", a, b).astype(np.int32)
+
+    def positions_at(self, term: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The positions of some of a term's postings, back to back; ``starts``/``ends`` (sorted)
+        are where each one's positions start and end among the term's."""
+        if not starts.size:
+            return np.zeros(0, dtype=np.int64)
+        base = int(self.pos[term])
+        lo, hi = int(starts[0]), int(ends[-1])
+        lengths = ends - starts
+        if hi - lo <= max(8 * int(lengths.sum()), 65536):
+            # One read of the span is cheaper than a read per posting unless they are far apart.
+            span = self._array("positions", base + lo, base + hi)
+            return span[_runs(starts - lo, lengths)].astype(np.int64)
+        parts = [self._array("positions", base + int(a), base + int(b)) for a, b in zip(starts, ends, strict=True)]
+        return np.concatenate(parts).astype(np.int64)
+
+
+def sidecar_path(folder: str | os.PathLike[str], segment_id: str) -> Path:
+    """Where the posting-list file of a segment lives."""
+    return Path(folder) / f"{segment_id}{EXTENSION}"
+
+
+def open_postings(folder: str | os.PathLike[str], segment_id: str) -> PostingsFile | None:
+    """The posting-list file of a segment, or None when it has none (or an unreadable one)."""
+    path = sidecar_path(folder, segment_id)
+    try:
+        return PostingsFile(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# -- combined files ------------------------------------------------------------------------------
+#
+# A bulk load leaves dozens of segments, and a search reads each of its terms once per segment.
+# After a run, the indexer combines the posting-list files of consecutive segments into one file
+# with the same layout, as if those segments were one: document numbers follow on from segment to
+# segment in index order. It is named after the first of its segments (so Whoosh's file cleaning
+# removes it with that segment) and lists them all; searching uses it only while the index still
+# has exactly those segments there, with those document counts, and the segments' own files
+# otherwise.
+
+COMBINED_EXTENSION = ".vnplm"
+#: Postings plus positions moved at once while combining: bounds the memory a combine needs.
+COMBINE_CHUNK = 2_000_000
+
+
+def combined_path(folder: str | os.PathLike[str], first_segment_id: str) -> Path:
+    """Where a combined file starting at this segment lives."""
+    return Path(folder) / f"{first_segment_id}{COMBINED_EXTENSION}"
+
+
+def open_combined(folder: str | os.PathLike[str], first_segment_id: str) -> PostingsFile | None:
+    """The combined file that starts at this segment, or None."""
+    path = combined_path(folder, first_segment_id)
+    try:
+        pf = PostingsFile(path)
+    except (OSError, ValueError, KeyError):
+        return None
+    return pf if pf.segments else None
+
+
+def combine(sources: list[PostingsFile], segments: list[tuple[str, int]], path: str | os.PathLike[str]) -> None:
+    """Write one file with the postings of consecutive segments' files (see above)."""
+    offsets = np.concatenate([[0], np.cumsum([n for _, n in segments], dtype=np.int64)])
+    keys = np.unique(np.concatenate([pf.keys for pf in sources]))
+    n_post = np.zeros(keys.size, dtype=np.int64)
+    n_pos = np.zeros(keys.size, dtype=np.int64)
+    where = []
+    for pf in sources:
+        idx = np.searchsorted(keys, pf.keys)
+        where.append(idx)
+        n_post[idx] += np.diff(pf.post.astype(np.int64))
+        n_pos[idx] += np.diff(pf.pos.astype(np.int64))
+    post = np.concatenate([[0], np.cumsum(n_post)]).astype(np.int64)
+    pos = np.concatenate([[0], np.cumsum(n_pos)]).astype(np.int64)
+
+    def widest(name: str) -> np.dtype:
+        return max((pf.sections[name][2] for pf in sources), key=lambda d: d.itemsize)
+
+    spec = {
+        "keys": (keys.size, np.dtype("<u8")),
+        "post": (post.size, np.dtype(_smallest_uint(int(post[-1])))),
+        "pos": (pos.size, np.dtype(_smallest_uint(int(pos[-1])))),
+        "ids": (int(post[-1]), np.dtype(_smallest_uint(int(offsets[-1])))),
+        "tfs": (int(post[-1]), widest("tfs")),
+        "positions": (int(pos[-1]), widest("positions")),
+    }
+    head, sections, total = _layout(spec, {"segments": [[sid, n] for sid, n in segments]})
+    with open(path, "wb") as fh:
+        fh.write(head)
+        for name, values in (("keys", keys), ("post", post), ("pos", pos)):
+            fh.seek(sections[name][0])
+            fh.write(values.astype(spec[name][1]).tobytes())
+        cum = post + pos
+        a = 0
+        while a < keys.size:
+            b = int(np.searchsorted(cum, cum[a] + COMBINE_CHUNK, side="right")) - 1
+            b = min(max(b, a + 1), keys.size)
+            chunk = _combine_chunk(sources, where, offsets, a, b)
+            for name, values in zip(("ids", "tfs", "positions"), chunk, strict=True):
+                start = int(post[a] if name != "positions" else pos[a])
+                fh.seek(sections[name][0] + start * spec[name][1].itemsize)
+                fh.write(values.astype(spec[name][1]).tobytes())
+            a = b
+        fh.truncate(total)
+
+
+def _combine_chunk(
+    sources: list[PostingsFile], where: list[np.ndarray], offsets: np.ndarray, a: int, b: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, tfs, positions) of the combined terms a..b-1: per term, each source's in order."""
+    ids, tfs, positions = [], [], []
+    ranks, order_files, post_starts, post_lens, pos_starts, pos_lens = [], [], [], [], [], []
+    post_base = pos_base = 0
+    for f, pf in enumerate(sources):
+        ta, tb = int(np.searchsorted(where[f], a)), int(np.searchsorted(where[f], b))
+        if ta == tb:
+            continue
+        tpost = pf.post[ta : tb + 1].astype(np.int64)
+        tpos = pf.pos[ta : tb + 1].astype(np.int64)
+        ids.append(pf._array("ids", int(tpost[0]), int(tpost[-1])).astype(np.int64) + offsets[f])
+        tfs.append(pf._array("tfs", int(tpost[0]), int(tpost[-1])))
+        positions.append(pf._array("positions", int(tpos[0]), int(tpos[-1])))
+        ranks.append(where[f][ta:tb])
+        order_files.append(np.full(tb - ta, f))
+        post_starts.append(post_base + tpost[:-1] - tpost[0])
+        post_lens.append(np.diff(tpost))
+        pos_starts.append(pos_base + tpos[:-1] - tpos[0])
+        pos_lens.append(np.diff(tpos))
+        post_base += int(tpost[-1] - tpost[0])
+        pos_base += int(tpos[-1] - tpos[0])
+    order = np.lexsort((np.concatenate(order_files), np.concatenate(ranks)))
+    post_take = _runs(np.concatenate(post_starts)[order], np.concatenate(post_lens)[order])
+    pos_take = _runs(np.concatenate(pos_starts)[order], np.concatenate(pos_lens)[order])
+    return (
+        np.concatenate(ids)[post_take],
+        np.concatenate([t.astype(np.int64) for t in tfs])[post_take],
+        np.concatenate([p.astype(np.int64) for p in positions])[pos_take],
+    )
+
+
+def _runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Indices of the runs starts[i] .. starts[i] + lengths[i], one after another."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(starts - before, lengths) + np.arange(total)
