@@ -463,11 +463,13 @@ def combine_postings(ix: whoosh_index.Index) -> int:
     counts = [s.doc_count_all() for s in segments]
     runs: list[list[int]] = []
     run: list[int] = []
+    valid: set[str] = set()
     i = 0
     while i < len(segments):
         combined = open_combined(folder, ids[i])
         n = len(combined.segments) if combined is not None else 0
         if combined is not None and combined.segments == list(zip(ids[i : i + n], counts[i : i + n], strict=True)):
+            valid.add(ids[i])
             runs.append(run)
             run = []
             i += n
@@ -490,12 +492,17 @@ def combine_postings(ix: whoosh_index.Index) -> int:
         try:
             combine([pf for pf in sources if isinstance(pf, PostingsFile)], [(ids[i], counts[i]) for i in run], tmp)
             os.replace(tmp, combined_path(folder, ids[run[0]]))
+            valid.add(ids[run[0]])
             written += 1
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             log.warning(
                 "could not combine the posting lists of %d segments (%s): searches read them one by one", len(run), exc
             )
+    # A combined file whose segments changed (some merged away or emptied) is of no use any more.
+    for path in folder.glob(f"*{COMBINED_EXTENSION}"):
+        if path.name.removesuffix(COMBINED_EXTENSION) not in valid and not path.name.startswith("."):
+            path.unlink(missing_ok=True)
     return written
 
 

@@ -200,3 +200,27 @@ def test_a_run_of_segments_is_combined_into_one_file_read_like_the_segments(
         ix.close()
     compare(expected_parts=1)
     assert not list(store.current_path().glob(f"*{COMBINED_EXTENSION}"))
+
+
+def test_a_combined_file_that_no_longer_fits_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from whoosh.reading import SegmentReader
+
+    monkeypatch.setattr(store_module, "SMALL_SEGMENT", 1)
+    store = small_index(tmp_path, batch_size=40)
+    (combined,) = store.current_path().glob(f"*{COMBINED_EXTENSION}")
+
+    def keep_first_merge_rest(writer, segments):
+        for segment in segments[1:]:
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        return segments[:1]
+
+    with store.lock():
+        ix = store.open()
+        open_writer(ix).commit(mergetype=keep_first_merge_rest)
+        assert len(ix._segments()) == 2 and combined.exists()  # its first segment is still there
+        assert store_module.combine_postings(ix) == 0  # two segments: too few to combine
+        ix.close()
+    assert not combined.exists()
+    assert sidecars(store) == segment_ids(store)
