@@ -72,7 +72,6 @@ KNOBS = (
     "PHRASE_SLOP",
     "WORD_WEIGHT",
     "STOP_WORDS_OPTIONAL",
-    "STOP_WORD_WEIGHT",
     "NEAR_WEIGHT",
     "NEAR_WINDOW",
 )

@@ -42,7 +42,6 @@ PHRASE_SLOP = 0  # typed neighbours must be neighbours in the text (1 measured l
 WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bình + đẳng)
 NEAR_WEIGHT = 1.0  # many of the typed words within NEAR_WINDOW positions of one another (XQuAD +0.004)
 NEAR_WINDOW = 12
-STOP_WORD_WEIGHT = 1.0  # share of a normal word's score that a function or question word earns
 STOP_WORDS_OPTIONAL = 0  # 1: "all the words" means all but function and question words (của, là, gì)
 
 FIELD_PREFIXES = ("title", "tag", "author")
@@ -447,11 +446,7 @@ def build_plan(schema: Schema, request: SearchRequest) -> QueryPlan:
     groups.extend([("tag", key(t))] for t in request.tags)
     if request.author:
         groups.append([("author_key", key(request.author))])
-    units = [
-        [(t.fieldname, t.text, t.boost * (STOP_WORD_WEIGHT if is_stop_word(s.exact, s.folded, s.accented) else 1.0))
-         for t in _syllable_terms(s)]
-        for s in plain
-    ]  # fmt: skip
+    units = [[(t.fieldname, t.text, t.boost) for t in _syllable_terms(s)] for s in plain]
     optional = [is_stop_word(s.exact, s.folded, s.accented) for s in plain] if STOP_WORDS_OPTIONAL else []
     if all(optional):
         optional = []  # only stop words typed ("là gì"): then they are what is looked for
