@@ -1,11 +1,11 @@
-"""Document sets as numpy masks: counting, facets, filters and date sorting without Whoosh's loops.
+"""Document sets as numpy masks: matching, scoring, counting, facets, filters and date sorting.
 
 Whoosh answers "which documents match" one document at a time in Python, which is what made
-totals, facet counts and newest-first lists slow on a large archive. Here a term's documents are
-read once into an array and kept, per index segment (segments never change once written, so the
-arrays survive commits: only new segments are read). A query's matches are then whole-array
-operations over a boolean mask of the index's documents.
-"""
+totals, facet counts and newest-first lists slow on a large archive. Here a term's postings over
+the whole index are read once per searcher into arrays (from the posting-list files of
+postlists.py, or, for a segment without one, from Whoosh's blocks, kept per segment across
+searchers since segments never change). A query's matches are then whole-array operations over a
+boolean mask of the index's documents, and BM25 a sum of per-term arrays kept with the term."""
 
 from __future__ import annotations
 
