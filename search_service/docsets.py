@@ -64,7 +64,7 @@ class _SegmentCache:
 
 
 _CACHE = _SegmentCache()
-_FILES: dict[tuple[str, str], PostingsFile | None] = {}
+_FILES: dict[tuple[str, str], tuple[tuple | None, PostingsFile | None]] = {}
 _FILES_LOCK = threading.Lock()
 
 
@@ -103,10 +103,18 @@ def _postings_parts(folder: str | None, leaves: list[tuple[IndexReader, int, obj
 def _cached_file(
     folder: str, sid: str, extension: str, opener: Callable[[str, str], PostingsFile | None]
 ) -> PostingsFile | None:
+    # Checked against the file on disk each time: a run may write a combined file after a searcher
+    # looked for it, or replace one (same name, more segments).
     key = (folder, sid + extension)
-    if key not in _FILES:
-        _FILES[key] = opener(folder, sid)
-    return _FILES[key]
+    try:
+        st = os.stat(os.path.join(folder, sid + extension))
+        ident: tuple | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        ident = None
+    cached = _FILES.get(key)
+    if cached is None or cached[0] != ident:
+        cached = _FILES[key] = (ident, opener(folder, sid) if ident is not None else None)
+    return cached[1]
 
 
 class _Part:

@@ -224,3 +224,45 @@ def test_a_combined_file_that_no_longer_fits_is_removed(tmp_path: Path, monkeypa
         ix.close()
     assert not combined.exists()
     assert sidecars(store) == segment_ids(store)
+
+
+def test_a_searcher_opened_later_uses_a_combined_file_written_after_the_first_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(store_module, "SMALL_SEGMENT", 1)
+    monkeypatch.setattr(store_module, "COMBINE_MIN_SEGMENTS", 100)  # nothing combined by the runs
+    store = small_index(tmp_path, batch_size=40)
+
+    def parts() -> int:
+        ix = store.open()
+        with ix.searcher() as s:
+            n = len(DocSets(s.reader(), str(store.current_path())).parts)
+        ix.close()
+        return n
+
+    assert parts() == 8
+    monkeypatch.setattr(store_module, "COMBINE_MIN_SEGMENTS", 4)
+    with store.lock():
+        ix = store.open()
+        assert store_module.combine_postings(ix) == 1
+        ix.close()
+    assert parts() == 1  # the process had looked for the file before it existed
+    # Another run adds four segments, combined in a file of their own.
+    more = write_jsonl(tmp_path / "more.jsonl", [dict(r, id=f"more-{i}") for i, r in enumerate(vntc_records(160))])
+    monkeypatch.setattr(store_module, "COMBINE_MIN_SEGMENTS", 100)
+    ingest(store, read_paths([str(more)]), jobs=1, batch_size=40)
+    assert parts() == 5
+    monkeypatch.setattr(store_module, "COMBINE_MIN_SEGMENTS", 4)
+    with store.lock():
+        ix = store.open()
+        assert store_module.combine_postings(ix) == 1
+        ix.close()
+    assert parts() == 2
+    # A file replaced under the same name (here: all twelve segments in one) is read anew.
+    for path in store.current_path().glob(f"*{COMBINED_EXTENSION}"):
+        path.unlink()
+    with store.lock():
+        ix = store.open()
+        assert store_module.combine_postings(ix) == 1
+        ix.close()
+    assert parts() == 1
