@@ -36,6 +36,16 @@ def small_index(tmp_path: Path, batch_size: int = 2000, records: list[dict] | No
     return store
 
 
+def combine_now(store: IndexStore) -> int:
+    """Combine posting lists as the end of a run does (under the store's lock)."""
+    with store.lock():
+        ix = store.open()
+        try:
+            return store_module.combine_postings(ix)
+        finally:
+            ix.close()
+
+
 def sidecars(store: IndexStore) -> set[str]:
     return {p.name.removesuffix(EXTENSION) for p in store.current_path().glob(f"*{EXTENSION}")}
 
@@ -242,10 +252,7 @@ def test_a_searcher_opened_later_uses_a_combined_file_written_after_the_first_lo
 
     assert parts() == 8
     monkeypatch.setattr(store_module, "COMBINE_MIN_SEGMENTS", 4)
-    with store.lock():
-        ix = store.open()
-        assert store_module.combine_postings(ix) == 1
-        ix.close()
+    assert combine_now(store) == 1
     assert parts() == 1  # the process had looked for the file before it existed
     # Another run adds four segments, combined in a file of their own.
     more = write_jsonl(tmp_path / "more.jsonl", [dict(r, id=f"more-{i}") for i, r in enumerate(vntc_records(160))])
@@ -253,16 +260,10 @@ def test_a_searcher_opened_later_uses_a_combined_file_written_after_the_first_lo
     ingest(store, read_paths([str(more)]), jobs=1, batch_size=40)
     assert parts() == 5
     monkeypatch.setattr(store_module, "COMBINE_MIN_SEGMENTS", 4)
-    with store.lock():
-        ix = store.open()
-        assert store_module.combine_postings(ix) == 1
-        ix.close()
+    assert combine_now(store) == 1
     assert parts() == 2
     # A file replaced under the same name (here: all twelve segments in one) is read anew.
     for path in store.current_path().glob(f"*{COMBINED_EXTENSION}"):
         path.unlink()
-    with store.lock():
-        ix = store.open()
-        assert store_module.combine_postings(ix) == 1
-        ix.close()
+    assert combine_now(store) == 1
     assert parts() == 1
