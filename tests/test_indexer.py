@@ -245,6 +245,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_harmless(tmp_path: Path):
     (gen / ".build-999-0").mkdir()
     (gen / ".build-999-0" / "MAIN_deadbeef.seg").write_bytes(b"half a segment")
     (gen / "MAIN_0123456789abcdef.seg").write_bytes(b"moved in, never committed")
+    (gen / ".build-combine-999.vnplm").write_bytes(b"half a combined posting-list file")
     ingest(store, read_paths([str(src)]), jobs=2, batch_size=2)
     assert ids_in(store) == ["fx-1", "fx-2", "fx-3", "fx-4"]
     assert not list(gen.glob(".build-*"))
