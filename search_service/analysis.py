@@ -413,43 +413,21 @@ class VietnameseTokenizer(Tokenizer):
                 yield t
 
 
-# --- postings computed ahead -------------------------------------------------------------------
-#
-# The indexer computes a document's postings (term, frequency, weight, encoded positions) in worker
-# processes with the field's own format and analyzer, and hands them to the writer process here;
-# the formats below use them instead of analysing the same text again. A miss simply analyses.
+# --- postings -----------------------------------------------------------------------------------
 
 Posting = tuple[str, int, float, bytes]
-_primed: dict[tuple[str, str], list[Posting]] = {}
-
-
-def prime_postings(kind: str, text: str, postings: list[Posting]) -> None:
-    """Hand over the postings a format of this ``kind`` computed for ``text`` in another process."""
-    _primed[(kind, text)] = postings
-
-
-def clear_primed() -> None:
-    """Forget primed postings that were never used (an aborted batch)."""
-    _primed.clear()
 
 
 class SyllablePositions(Positions):
     """Whoosh's Positions format with a fast path for VietnameseTokenizer syllable fields.
 
     The position lists are built in one loop over the syllables instead of through Whoosh's token
-    objects, or taken from postings primed by the indexer's workers; either way they are
-    byte-for-byte what Positions would write (tests check this). Keep this class at this import
-    path: Whoosh pickles it into the index's schema.
+    objects; they are byte-for-byte what Positions would write (tests check this). Keep this class
+    at this import path: Whoosh pickles it into the index's schema.
     """
-
-    kind = "syllables"
 
     def word_values(self, value: str, analyzer: Any, **kwargs: Any) -> Iterator[Posting]:
         """(term, frequency, weight, encoded positions) for each distinct term of ``value``."""
-        primed = _primed.pop((self.kind, value), None)
-        if primed is not None:
-            yield from primed
-            return
         if not (isinstance(analyzer, VietnameseTokenizer) and analyzer.unit == "syllable") or kwargs.get("start_pos"):
             yield from super().word_values(value, analyzer, **kwargs)
             return
@@ -473,14 +451,4 @@ class SyllablePositions(Positions):
 
 
 class WordFrequencies(Frequency):
-    """Whoosh's Frequency format for the pyvi word field, using postings primed by the indexer."""
-
-    kind = "words"
-
-    def word_values(self, value: str, analyzer: Any, **kwargs: Any) -> Iterator[Posting]:
-        """(term, frequency, weight, encoded frequency) for each distinct word of ``value``."""
-        primed = _primed.pop((self.kind, value), None)
-        if primed is not None:
-            yield from primed
-            return
-        yield from super().word_values(value, analyzer, **kwargs)
+    """Whoosh's Frequency format for the pyvi word field (kept as a class of its own: indexes name it)."""

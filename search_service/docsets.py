@@ -2,35 +2,35 @@
 
 Whoosh answers "which documents match" one document at a time in Python, which is what made
 totals, facet counts and newest-first lists slow on a large archive. Here a term's postings over
-the whole index are read once per searcher into arrays (from the posting-list files of
-postlists.py, or, for a segment without one, from Whoosh's blocks, kept per segment across
-searchers since segments never change). A query's matches are then whole-array operations over a
-boolean mask of the index's documents, and BM25 a sum of per-term arrays kept with the term."""
+the whole index are read once per searcher into arrays from the posting-list files of
+postlists.py (the only copy of the body text's postings). A query's matches are then whole-array
+operations over a boolean mask of the index's documents, and BM25 a sum of per-term arrays kept
+with the term."""
 
 from __future__ import annotations
 
-import io
-import itertools
 import os
-import pickle
-import struct
 import threading
 import time
-import zlib
-from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN
-from whoosh.matching import FilterMatcher
-from whoosh.reading import IndexReader, TermNotFound
+from whoosh.reading import IndexReader
 from whoosh.util.numeric import byte_to_length
 
-from .postlists import COMBINED_EXTENSION, EXTENSION, PostingsFile, open_combined, open_postings, term_key
+from .postlists import (
+    COMBINED_EXTENSION,
+    EXTENSION,
+    PostingsFile,
+    PostingsMissing,
+    open_combined,
+    open_postings,
+    term_key,
+)
 
-#: Bytes of Whoosh-decoded term arrays kept across all searchers of a process (segments without
-#: a posting-list file only).
+#: Bytes of per-segment columns (field lengths, sort keys) kept across all searchers of a process.
 CACHE_BYTES = 64 * 1024 * 1024
 #: Bytes of whole-index term arrays a searcher keeps (the terms of recent queries).
 TERM_CACHE_BYTES = 64 * 1024 * 1024
@@ -68,11 +68,9 @@ _FILES: dict[tuple[str, str], tuple[tuple | None, PostingsFile | None]] = {}
 _FILES_LOCK = threading.Lock()
 
 
-def _postings_parts(folder: str | None, leaves: list[tuple[IndexReader, int, object]]) -> list[_Part]:
-    """The index as parts read with one posting-list file each (a combined file covering several
-    segments, or a segment's own), or through Whoosh (segments without a file)."""
-    if folder is None:
-        return [_Part(leaf, offset, seg, None) for leaf, offset, seg in leaves]
+def _postings_parts(folder: str, leaves: list[tuple[IndexReader, int, object]]) -> list[_Part]:
+    """The index as parts read with one posting-list file each: a combined file covering several
+    segments, or a segment's own. PostingsMissing when a segment with documents has neither."""
     ids = [_segment_id(leaf) for leaf, _, _ in leaves]
     counts = [leaf.doc_count_all() for leaf, _, _ in leaves]
     parts: list[_Part] = []
@@ -80,19 +78,25 @@ def _postings_parts(folder: str | None, leaves: list[tuple[IndexReader, int, obj
         used = set()
         i = 0
         while i < len(leaves):
-            leaf, offset, seg = leaves[i]
+            _leaf, offset, _seg = leaves[i]
             sid = ids[i]
-            combined = _cached_file(folder, sid, COMBINED_EXTENSION, open_combined) if sid else None
+            if sid is None:
+                raise PostingsMissing("?")
+            combined = _cached_file(folder, sid, COMBINED_EXTENSION, open_combined)
             if combined is not None:
                 n = len(combined.segments)
                 if combined.segments == list(zip(ids[i : i + n], counts[i : i + n], strict=True)):
-                    used.add((folder, sid + COMBINED_EXTENSION))  # type: ignore[operator]
-                    parts.append(_Part(None, offset, None, combined))
+                    used.add((folder, sid + COMBINED_EXTENSION))
+                    parts.append(_Part(offset, combined))
                     i += n
                     continue
-            pf = _cached_file(folder, sid, EXTENSION, open_postings) if sid else None
             used.add((folder, f"{sid}{EXTENSION}"))
-            parts.append(_Part(leaf, offset, seg, pf))
+            pf = _cached_file(folder, sid, EXTENSION, open_postings)
+            if pf is None:
+                if counts[i]:
+                    raise PostingsMissing(sid)
+            else:
+                parts.append(_Part(offset, pf))
             i += 1
         # Files of segments that are gone (merged away, an old generation) are closed with them.
         for key in [k for k in _FILES if k not in used and not os.path.exists(os.path.join(k[0], k[1]))]:
@@ -118,12 +122,10 @@ def _cached_file(
 
 
 class _Part:
-    """Documents offset .. offset + n whose postings come from one file, or one Whoosh segment."""
+    """Documents from ``offset`` on whose postings come from one posting-list file."""
 
-    def __init__(self, leaf: IndexReader | None, offset: int, seg: object, pf: PostingsFile | None) -> None:
-        self.leaf = leaf  # None for a combined file (never read through Whoosh)
+    def __init__(self, offset: int, pf: PostingsFile) -> None:
         self.offset = offset
-        self.seg = seg
         self.pf = pf
 
 
@@ -162,6 +164,8 @@ class DocSets:
         self.reader = reader
         self.size = reader.doc_count_all()
         self.leaves = [(leaf, offset, _segment_key(leaf)) for leaf, offset in reader.leaf_readers()]
+        if folder is None:
+            folder = _folder(reader)
         self.parts = _postings_parts(folder, self.leaves)
         live = np.zeros(self.size, dtype=bool)
         for leaf, offset, _seg in self.leaves:
@@ -192,17 +196,11 @@ class DocSets:
         hashed = self._term_key(fieldname, text)
         ids_parts, tf_parts, where = [], [], []
         for part in self.parts:
-            if part.pf is not None:
-                found = part.pf.find(hashed)
-                where.append(found)
-                if found < 0:
-                    continue
-                ids, tfs = part.pf.postings(found)
-            else:
-                where.append(-1)
-                pair = self._whoosh_postings(part.leaf, part.seg, fieldname, text)
-                n = len(pair) // 2
-                ids, tfs = pair[:n], pair[n:]
+            found = part.pf.find(hashed)
+            where.append(found)
+            if found < 0:
+                continue
+            ids, tfs = part.pf.postings(found)
             if ids.size:
                 ids_parts.append(ids + np.int32(part.offset))
                 tf_parts.append(tfs)
@@ -220,16 +218,6 @@ class DocSets:
     def _term_key(self, fieldname: str, text: str | bytes) -> int:
         btext = text if isinstance(text, bytes) else self.reader.schema[fieldname].to_bytes(text)
         return term_key(fieldname, btext)
-
-    def _whoosh_postings(self, leaf: IndexReader, seg: object, fieldname: str, text: str) -> np.ndarray:
-        # Segments without a posting-list file: Whoosh's blocks, decoded once per process.
-        key = (seg, "p", fieldname, text)
-        pair = _CACHE.get(key) if seg is not None else None
-        if pair is None:
-            pair = _read_postings(leaf, fieldname, text)
-            if seg is not None:
-                _CACHE.put(key, pair)
-        return pair
 
     def term(self, fieldname: str, text: str) -> np.ndarray:
         """Mask of the documents that contain a term."""
@@ -289,18 +277,13 @@ class DocSets:
             part = self.parts[li]
             lo, hi = int(bounds[li]), int(bounds[li + 1])
             here = k[(k >= lo) & (k < hi)]
-            if part.pf is not None and entry.where[li] >= 0:
+            if entry.where[li] >= 0:
                 # The term's positions in this part start after those of its earlier postings here.
                 first = int(ends[lo - 1]) if lo else 0
                 here_ends = ends[here] - first
                 here_starts = here_ends - entry.tf[here].astype(np.int64)
                 pos_parts.append(part.pf.positions_at(entry.where[li], here_starts, here_ends))
                 docs_parts.append(np.repeat(entry.ids[here].astype(np.int64), here_ends - here_starts))
-            elif part.leaf is not None:
-                local = (entry.ids[here] - part.offset).tolist()
-                for d, found in _leaf_positions(part.leaf, fieldname, text, local).items():
-                    pos_parts.append(np.asarray(found, dtype=np.int64))
-                    docs_parts.append(np.full(len(found), d + part.offset, dtype=np.int64))
         if not pos_parts:
             return nothing, nothing
         return np.concatenate(docs_parts), np.concatenate(pos_parts)
@@ -461,128 +444,17 @@ def _int64_array(values: Iterable[int]) -> np.ndarray:
     return np.array([v if v < 2**63 else -1 for v in values], dtype=np.int64)
 
 
-def _read_postings(leaf: IndexReader, fieldname: str, text: str) -> np.ndarray:
-    """A term's postings in one segment as one int32 array: document numbers, then frequencies."""
-    blocks = _blocks(leaf, fieldname, text)
-    if blocks is not None:
-        id_parts, tf_parts = [], []
-        for _top, data in blocks:
-            deltas, weights, _values = data()
-            block_ids = np.cumsum(np.asarray(deltas, dtype=np.int64))
-            id_parts.append(block_ids)
-            if weights is None:
-                tf_parts.append(np.ones(block_ids.size, dtype=np.float64))
-            elif isinstance(weights, float | int):
-                tf_parts.append(np.full(block_ids.size, float(weights)))
-            else:
-                tf_parts.append(np.asarray(weights, dtype=np.float64))
-        if not id_parts:
-            return np.zeros(0, dtype=np.int32)
-        ids_a = np.concatenate(id_parts).astype(np.int32)
-        return np.concatenate([ids_a, np.rint(np.concatenate(tf_parts)).astype(np.int32)])
-    m = _raw_postings(leaf, fieldname, text)
-    if m is None:
-        return np.zeros(0, dtype=np.int32)
-    ids: list = []
-    tfs: list = []
-    while m.is_active():  # not Whoosh 3's block layout: one posting at a time
-        ids.append(m.id())
-        tfs.append(m.weight())
-        m.next()
-    # Weights are frequencies here (every field boost is 1), so both halves are whole numbers.
-    return np.concatenate([np.asarray(ids, dtype=np.int32), np.rint(np.asarray(tfs)).astype(np.int32)])
-
-
-_BLOCK_LENGTH = struct.Struct("!i")
-_W3_MAGIC = b"W3Bl"  # whoosh.codec.whoosh3.WHOOSH3_HEADER_MAGIC
-
-
-def _blocks(leaf: IndexReader, fieldname: str, text: str) -> Iterator[tuple[int, Callable[[], tuple]]] | None:
-    """(last document of the block, a function decoding its (id deltas, weights, values)) for each
-    block of a term's Whoosh 3 posting list in one segment, from one read of the whole list.
-
-    None when the term is not there or is stored another way (the callers then use Whoosh's
-    matcher). Whoosh's matcher costs more: building one reads the list's header and first block,
-    gathers the segment's deletions, and each block is read with several small seeks and reads.
-    """
-    postfile = getattr(getattr(leaf, "_terms", None), "_postfile", None)
-    if postfile is None:
-        return None
-    try:
-        info = leaf.term_info(fieldname, text)
-    except TermNotFound:
-        return iter(())
-    if not hasattr(info, "extent") or info.is_inlined():
-        return None
-    offset, length = info.extent()
-    # Whoosh 2.7.4's terminfo hands the extent's length over as a 1-tuple.
-    buf = postfile.get(offset, length[0] if isinstance(length, tuple) else length)
-    if buf[:4] != _W3_MAGIC:
-        return None
-    return _walk_blocks(buf)
-
-
-def _walk_blocks(buf: bytes) -> Iterator[tuple[int, Callable[[], tuple]]]:
-    view = io.BytesIO(buf)
-    pos = 4
-    while pos < len(buf):
-        (length,) = _BLOCK_LENGTH.unpack_from(buf, pos)
-        last = length < 0
-        end = pos + 4 + abs(length)
-        view.seek(pos + 4)
-        _count, maxid, _maxweight, compression, _mn, _mx = pickle.load(view)
-        start = view.tell()
-
-        def data(start: int = start, end: int = end, compression: int = compression) -> tuple:
-            raw = buf[start:end]
-            return pickle.loads(zlib.decompress(raw) if compression else raw)
-
-        yield maxid, data
-        if last:
-            break
-        pos = end
-
-
-def _raw_postings(leaf: IndexReader, fieldname: str, text: str) -> object | None:
-    """A term's postings matcher in one segment, deleted documents included (masks drop them)."""
-    try:
-        m = leaf.postings(fieldname, text)
-    except TermNotFound:
-        return None
-    return m.child if isinstance(m, FilterMatcher) else m
-
-
-def _leaf_positions(leaf: IndexReader, fieldname: str, text: str, local: list[int]) -> dict[int, list[int]]:
-    """Positions of a term in the (sorted) segment-local documents, reading only the blocks that hold them."""
-    decode = leaf.schema[fieldname].format.decoder("positions")
-    out: dict[int, list[int]] = {}
-    blocks = _blocks(leaf, fieldname, text)
-    if blocks is not None:
-        i, n = 0, len(local)
-        for top, data in blocks:
-            if i >= n:
-                break
-            if local[i] > top:
-                continue  # the block's last document is before the ones wanted: never decoded
-            deltas, _weights, values = data()
-            ids = list(itertools.accumulate(deltas))
-            while i < n and local[i] <= top:
-                d = local[i]
-                k = bisect_left(ids, d)
-                if k < len(ids) and ids[k] == d:
-                    out[d] = decode(values[k])
-                i += 1
-        return out
-    m = _raw_postings(leaf, fieldname, text)
-    if m is None:
-        return out
-    for d in local:  # not Whoosh 3's block layout: the matcher's own skipping
-        if not m.is_active():
-            break
-        m.skip_to(d)
-        if m.is_active() and m.id() == d:
-            out[d] = decode(m.value())
-    return out
+def _folder(reader: IndexReader) -> str:
+    """The folder of a reader's index (where the posting-list files are)."""
+    for leaf, _offset in reader.leaf_readers():
+        storage = getattr(leaf, "_storage", None)
+        # A compound segment reads through an OverlayStorage of its file over the index's folder.
+        folder = getattr(storage, "folder", None) or getattr(getattr(storage, "b", None), "folder", None)
+        if folder is not None:
+            return folder
+    if reader.doc_count_all():
+        raise PostingsMissing("?")  # an index not on disk has no posting-list files
+    return ""
 
 
 def _segment_id(leaf: IndexReader) -> str | None:

@@ -5,8 +5,10 @@ reading one common term of a large archive costs milliseconds of unpickling, and
 dozens. The index writer therefore also writes every term's document numbers, frequencies and
 positions as little-endian arrays to ``<segment id>.vnpl`` (a name Whoosh's file cleaning treats
 as the segment's own, so it goes when the segment goes). Searching reads a term with two or three
-``pread`` calls and ``numpy.frombuffer``. A segment without the file (an index from an older
-version, a damaged file) is read through Whoosh as before.
+``pread`` calls and ``numpy.frombuffer``. For the fields of schema.POSTLIST_ONLY (the body text and
+the pyvi words) these files are the only copy of the postings: every segment with documents has
+one, written before any table of contents names the segment, and merging segments merges their
+files (``merge``). A missing or unreadable file is a damaged index (PostingsMissing).
 
 Layout: 8 bytes of magic, a little-endian uint32 header length, a JSON header (sizes, dtypes and
 where each array starts), then the arrays, each 8-byte aligned:
@@ -26,6 +28,7 @@ import os
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +48,14 @@ def _smallest_uint(maximum: int) -> str:
         if maximum <= np.iinfo(np.dtype(dtype)).max:
             return dtype
     return "<i8"
+
+
+class PostingsMissing(Exception):
+    """A segment's posting-list file is missing or unreadable: the index must be rebuilt."""
+
+    def __init__(self, segment_id: str) -> None:
+        super().__init__(f"the posting-list file of segment {segment_id} is missing or damaged")
+        self.segment_id = segment_id
 
 
 class PostingsCollector:
@@ -87,39 +98,46 @@ class PostingsCollector:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the file (terms sorted by key)."""
+        _write_flat(path, self.flat())
+
+    def flat(self) -> Flat:
+        """The postings gathered so far as whole arrays, terms sorted by key."""
         order = np.argsort(np.asarray(self.keys, dtype=np.uint64), kind="stable").tolist()
-        write_postings(
-            path,
+        ids = [self.ids[i] for i in order]
+        positions = [self.positions[i] for i in order]
+        return Flat(
             np.asarray(self.keys, dtype=np.uint64)[order],
-            [self.ids[i] for i in order],
-            [self.tfs[i] for i in order],
-            [self.positions[i] for i in order],
+            np.concatenate([[0], np.cumsum([a.size for a in ids], dtype=np.int64)]).astype(np.int64),
+            np.concatenate([[0], np.cumsum([a.size for a in positions], dtype=np.int64)]).astype(np.int64),
+            np.concatenate(ids) if ids else _NONE,
+            np.concatenate([self.tfs[i] for i in order]) if ids else _NONE,
+            np.concatenate(positions) if positions else _NONE,
         )
+
+
+class Flat(NamedTuple):
+    """A posting-list file's arrays, whole (see the layout above)."""
+
+    keys: np.ndarray
+    post: np.ndarray
+    pos: np.ndarray
+    ids: np.ndarray
+    tfs: np.ndarray
+    positions: np.ndarray
 
 
 _NONE = np.zeros(0, dtype=np.int32)
 
 
-def write_postings(
-    path: str | os.PathLike[str],
-    keys: np.ndarray,
-    ids: list[np.ndarray],
-    tfs: list[np.ndarray],
-    positions: list[np.ndarray],
-) -> None:
-    """Write sorted term keys with each term's document numbers, frequencies and positions."""
-    post = np.concatenate([[0], np.cumsum([a.size for a in ids], dtype=np.int64)]).astype(np.int64)
-    pos = np.concatenate([[0], np.cumsum([a.size for a in positions], dtype=np.int64)]).astype(np.int64)
-    all_ids = np.concatenate(ids) if ids else _NONE
-    all_tfs = np.concatenate(tfs) if tfs else _NONE
-    all_pos = np.concatenate(positions) if positions else _NONE
+def _write_flat(path: str | os.PathLike[str], flat: Flat) -> None:
+    """Write a file's arrays, each in the smallest unsigned type that holds it."""
     arrays = {
-        "keys": keys.astype("<u8"),
-        "post": post.astype(_smallest_uint(int(post[-1]))),
-        "pos": pos.astype(_smallest_uint(int(pos[-1]))),
-        "ids": all_ids.astype(_smallest_uint(int(all_ids.max(initial=0)))),
-        "tfs": all_tfs.astype(_smallest_uint(int(all_tfs.max(initial=0)))),
-        "positions": all_pos.astype(_smallest_uint(int(all_pos.max(initial=0)))),
+        "keys": flat.keys.astype("<u8"),
+        "post": flat.post.astype(_smallest_uint(int(flat.post[-1]))),
+        "pos": flat.pos.astype(_smallest_uint(int(flat.pos[-1]))),
+        "ids": flat.ids.astype(_smallest_uint(int(flat.ids.max(initial=0)))),
+        "tfs": flat.tfs.astype(_smallest_uint(int(flat.tfs.max(initial=0)))),
+        "positions": flat.positions.astype(_smallest_uint(int(flat.positions.max(initial=0)))),
     }
     write_arrays(path, arrays)
 
@@ -228,6 +246,57 @@ def open_postings(folder: str | os.PathLike[str], segment_id: str) -> PostingsFi
         return None
     except (OSError, ValueError, KeyError):
         return None
+
+
+def read_flat(pf: PostingsFile) -> Flat:
+    """All of a file's arrays (for merging the small segments a run leaves)."""
+    return Flat(pf.keys, *(pf._array(name).astype(np.int64) for name in Flat._fields[1:]))
+
+
+def merge(sources: list[tuple[Flat, np.ndarray | None]], path: str | os.PathLike[str]) -> None:
+    """Write one segment's file from the postings of others, each renumbered by its ``docmap``
+    (new document number per old one, -1 for a deleted document, whose postings are dropped;
+    None keeps the numbers). New numbers must not overlap between sources."""
+    keys = np.unique(np.concatenate([flat.keys for flat, _ in sources])) if sources else np.zeros(0, np.uint64)
+    ranks, ids, tfs, npos, starts, positions = [], [], [], [], [], []
+    pos_base = 0
+    for flat, docmap in sources:
+        per_term = np.diff(flat.post.astype(np.int64))
+        positional = np.repeat(np.diff(flat.pos.astype(np.int64)) > 0, per_term)
+        tf = flat.tfs.astype(np.int64)
+        n = np.where(positional, tf, 0)  # a posting of a positional term has tf positions
+        old = flat.ids.astype(np.int64)
+        new = docmap[old] if docmap is not None else old
+        keep = new >= 0
+        ranks.append(np.repeat(np.searchsorted(keys, flat.keys), per_term)[keep])
+        ids.append(new[keep])
+        tfs.append(tf[keep])
+        npos.append(n[keep])
+        starts.append((pos_base + np.cumsum(n) - n)[keep])
+        positions.append(flat.positions.astype(np.int64))
+        pos_base += int(flat.positions.size)
+    rank = np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
+    new_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    order = np.lexsort((new_ids, rank))
+    rank, new_ids = rank[order], new_ids[order]
+    tf = np.concatenate(tfs)[order] if tfs else np.zeros(0, np.int64)
+    n = np.concatenate(npos)[order] if npos else np.zeros(0, np.int64)
+    all_positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+    taken = all_positions[_runs(np.concatenate(starts)[order], n)] if starts else all_positions
+    per_key = np.bincount(rank, minlength=keys.size)
+    pos_per_key = np.bincount(rank, weights=n, minlength=keys.size).astype(np.int64)
+    alive = per_key > 0  # a term only deleted documents had is gone
+    _write_flat(
+        path,
+        Flat(
+            keys[alive],
+            np.concatenate([[0], np.cumsum(per_key[alive])]).astype(np.int64),
+            np.concatenate([[0], np.cumsum(pos_per_key[alive])]).astype(np.int64),
+            new_ids,
+            tf,
+            taken,
+        ),
+    )
 
 
 # -- combined files ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from whoosh import query as wq
+from whoosh.fields import Schema
 from whoosh.searching import Searcher
 from whoosh.util.times import datetime_to_long, long_to_datetime
 
@@ -29,6 +31,7 @@ from .articles import HANOI, Article
 from .docsets import DocSets
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
 from .highlight import highlight_title, snippet, terms_for
+from .postlists import PostingsMissing
 from .query import QueryPlan, SearchRequest, analyze_syllables, build_plan
 from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
@@ -85,14 +88,13 @@ class _Handle:
         self.ix = store.open()
         self.searcher: Searcher = self.ix.searcher()
         self.opened = time.monotonic()
-        self._docsets: DocSets | None = None
-
-    @property
-    def docsets(self) -> DocSets:
-        """Document masks for this searcher (built on first use)."""
-        if self._docsets is None:
-            self._docsets = DocSets(self.searcher.reader(), getattr(self.ix.storage, "folder", None))
-        return self._docsets
+        try:
+            # Now, not on first use: the posting-list files are opened with the segments, before a
+            # merge committed meanwhile can remove those of the segments it replaced.
+            self.docsets = DocSets(self.searcher.reader(), getattr(self.ix.storage, "folder", None))
+        except BaseException:
+            self.close()
+            raise
 
     def fresh(self, store: IndexStore) -> bool:
         try:
@@ -131,7 +133,7 @@ class SearchEngine:
             handle = None
         if handle is None:
             try:
-                handle = _Handle(self.store)
+                handle = self._open()
             except SearchServiceError:
                 raise
             except Exception as exc:  # Whoosh opens segment files here: damaged ones raise anything
@@ -150,6 +152,14 @@ class SearchEngine:
             self._drop(handle)
             log.error("reading the index in %s failed: %s: %s", self.store.root, type(exc).__name__, exc)
             raise IndexCorrupt(str(self.store.root), f"{type(exc).__name__}: {exc}") from exc
+
+    def _open(self) -> _Handle:
+        try:
+            return _Handle(self.store)
+        except PostingsMissing:
+            # A merge replaced segments between our reading the table of contents and opening
+            # their files: the next table of contents names the merged one. Else the index is damaged.
+            return _Handle(self.store)
 
     def _drop(self, handle: _Handle) -> None:
         self._local.handle = None
@@ -365,9 +375,10 @@ class SearchEngine:
             if ds.doc_frequency("text", form) > 0 or ds.doc_frequency("title", form) > 0:
                 words.append(form)
                 continue
-            # The nearest spellings first (Whoosh ranks by frequency within maxdist only).
-            found = s.suggest("text", form, limit=1, maxdist=1, prefix=1) or s.suggest(
-                "text", form, limit=1, maxdist=2, prefix=1
+            # The nearest spellings first (Whoosh ranks by frequency within maxdist only), among the
+            # headlines' words: Whoosh keeps the title's term list, not the body text's (POSTLIST_ONLY).
+            found = s.suggest("title", form, limit=1, maxdist=1, prefix=1) or s.suggest(
+                "title", form, limit=1, maxdist=2, prefix=1
             )
             words.append(found[0] if found else form)
             changed = changed or bool(found)
@@ -396,10 +407,10 @@ class SearchEngine:
                 raise ArticleNotFound(article_id)
             stored = s.stored_fields(docnum)
             text = "\n".join(x for x in (stored.get("title"), stored.get("summary"), stored.get("body")) if x)
-            keys = [w for w, _ in s.key_terms_from_text("words", text, numterms=25)]
+            ds = self._local.handle.docsets
+            keys = _key_terms(ds, s.schema, "words", text, 25)
             if not keys:
                 return []
-            ds = self._local.handle.docsets
             scores = ds.bm25([("words", w, 1.0) for w in keys])
             scores[~ds.live] = 0.0
             scores[docnum] = 0.0
@@ -489,6 +500,24 @@ def _dated(ds: DocSets) -> np.ndarray:
     """Mask of the articles that have a publication date (undated ones hold the column default)."""
     years = ds.column("year")
     return (years >= 1000) & (years <= 9999)
+
+
+def _key_terms(ds: DocSets, schema: Schema, fieldname: str, text: str, number: int) -> list[str]:
+    """The ``number`` most telling words of ``text`` in a field: Whoosh's key_terms_from_text
+    (the Bo1 model: frequent here, rare in the archive), with frequencies from the posting lists."""
+    field = schema[fieldname]
+    here: dict[str, float] = {}
+    for term, _freq, weight, _value in field.index(text):
+        word = field.from_bytes(term)
+        here[word] = here.get(word, 0.0) + weight
+    scored = []
+    for word, weight in here.items():
+        _ids, tfs = ds.postings(fieldname, word)
+        if tfs.size:
+            f = float(tfs.sum()) / ds.size
+            scored.append((weight * math.log2((1.0 + f) / f) + math.log2(1.0 + f), word))
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    return [word for _score, word in scored[:number]]
 
 
 def _by_date(ds: DocSets, mask: np.ndarray, newest: bool) -> np.ndarray:

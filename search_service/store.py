@@ -13,6 +13,7 @@ sees either the old complete index or the new complete one, never a half-built o
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import fcntl
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.formats import Characters, Positions
@@ -37,15 +39,18 @@ from whoosh.writing import MERGE_SMALL, SegmentWriter
 from .errors import IndexCorrupt, IndexLocked, IndexMissing, IndexWriteFailed, SchemaMismatch
 from .postlists import (
     COMBINED_EXTENSION,
+    Flat,
     PostingsCollector,
     PostingsFile,
     combine,
     combined_path,
+    merge,
     open_combined,
     open_postings,
+    read_flat,
     sidecar_path,
 )
-from .schema import SCHEMA_VERSION, build_schema
+from .schema import POSTLIST_ONLY, SCHEMA_VERSION, build_schema
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +216,19 @@ class _TermPool:
 
 
 def _write_postings(
-    fieldwriter: Any, schema: Any, lengths: Any, pool: _TermPool, collector: PostingsCollector | None = None
+    fieldwriter: Any,
+    schema: Any,
+    lengths: Any,
+    pool: _TermPool,
+    collector: PostingsCollector,
+    merged_from: int | None = None,
 ) -> None:
-    """Write a pool's postings through Whoosh's field writer, in the blocks it would write itself,
-    and hand them to ``collector`` for the segment's posting-list file.
+    """Hand a pool's postings to ``collector`` for the segment's posting-list file, and write those
+    of the fields Whoosh keeps too (all but POSTLIST_ONLY) through Whoosh's field writer, in the
+    blocks it would write itself.
+
+    Postings of documents numbered ``merged_from`` and up come from merged segments: their
+    posting-list files are merged instead (see _Writer.add_reader), so the collector skips them.
 
     The same calls and block contents as FieldWriter.add_postings feeding W3PostingsWriter.add_posting
     (blocks of ``blocklimit`` postings, the last one flagged, per-block weight and length bounds),
@@ -222,13 +236,20 @@ def _write_postings(
     """
     for fieldname in sorted(pool.fields):
         terms = pool.fields[fieldname]
-        fieldwriter.start_field(fieldname, schema[fieldname])
+        whoosh_too = fieldname not in POSTLIST_ONLY
+        if whoosh_too:
+            fieldwriter.start_field(fieldname, schema[fieldname])
         positional = isinstance(schema[fieldname].format, Positions)
         known: dict[int, int] = {}
         for btext in sorted(terms):
             docs, weights, values = terms[btext]
-            if collector is not None:
+            n = len(docs) if merged_from is None else bisect.bisect_left(docs, merged_from)
+            if n == len(docs):
                 collector.add_term(fieldname, btext, docs, weights, values if positional else None)
+            elif n:
+                collector.add_term(fieldname, btext, docs[:n], weights[:n], values[:n] if positional else None)
+            if not whoosh_too:
+                continue
             fieldwriter.start_term(btext)
             pw = fieldwriter._postwriter
             limit = pw._blocklimit
@@ -254,31 +275,50 @@ def _write_postings(
                 if end < len(docs):
                     pw._write_block()
             fieldwriter.finish_term()  # writes the last block, flagged as last
-        fieldwriter.finish_field()
+        if whoosh_too:
+            fieldwriter.finish_field()
 
 
 class _Writer(SegmentWriter):
-    """Whoosh's SegmentWriter with a cheaper posting pool and flush; the files are the same."""
+    """Whoosh's SegmentWriter with a cheaper posting pool and flush, which also writes the
+    segment's posting-list file (the only copy of the POSTLIST_ONLY fields' postings)."""
 
     def __init__(self, ix: whoosh_index.Index, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
-        self._postlists: PostingsCollector | None = None
-        # Whoosh's pool also carries spelling words and vectors, which no field of ours has.
-        if not any(f.separate_spelling() or f.vector for _, f in self.schema.items()):
-            self.pool.cleanup()
-            self.pool = _TermPool()
+        for name, field in self.schema.items():
+            # The pool below carries neither spelling words nor vectors, and the posting-list file
+            # reads positions as Whoosh's Positions format writes them.
+            if field.separate_spelling() or field.vector or isinstance(field.format, Characters):
+                raise ValueError(f"field {name}: spelling, vectors and characters are not supported")
+        self.pool.cleanup()
+        self.pool = _TermPool()
+        self._postlists = PostingsCollector()
+        #: Segments merged into this one: their posting-list files, and new document numbers.
+        self._merged: list[tuple[Flat, np.ndarray]] = []
+        self._merged_from: int | None = None
+
+    def add_reader(self, reader: Any) -> None:
+        """Add a segment's live documents (a merge), with the postings of its posting-list file."""
+        start = self.docnum
+        segment_id = reader.segment().segment_id()
+        pf = open_postings(self.storage.folder, segment_id)
+        if pf is None:
+            raise IndexCorrupt(
+                str(Path(self.storage.folder).parent), f"the posting-list file of segment {segment_id} is missing"
+            )
+        super().add_reader(reader)
+        live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
+        docmap = np.full(reader.doc_count_all(), -1, dtype=np.int64)
+        docmap[live] = start + np.arange(live.size)
+        self._merged.append((read_flat(pf), docmap))
+        if self._merged_from is None:
+            self._merged_from = start
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         pdr = self.per_document_reader() if self.codec.length_stats else None
         try:
-            if isinstance(self.pool, _TermPool):
-                # Characters (positions with offsets) would need another decoder: no file then.
-                plain = not any(isinstance(f.format, Characters) for _, f in self.schema.items())
-                self._postlists = PostingsCollector() if plain else None
-                _write_postings(self.fieldwriter, self.schema, pdr, self.pool, self._postlists)
-            else:
-                self.fieldwriter.add_postings(self.schema, pdr, self.pool.iter_postings())
+            _write_postings(self.fieldwriter, self.schema, pdr, self.pool, self._postlists, self._merged_from)
             self.fieldwriter.close()
         finally:
             if pdr:
@@ -286,12 +326,15 @@ class _Writer(SegmentWriter):
 
     def _finalize_segment(self) -> Any:
         segment = super()._finalize_segment()
-        folder = getattr(self.storage, "folder", None)
-        if self._postlists is not None and folder is not None:
-            # After the compound file is assembled (it would take the file in), before any TOC
-            # names the segment: a reader never sees the segment without its file.
-            self._postlists.write(sidecar_path(folder, segment.segment_id()))
-            self._postlists = None
+        # After the compound file is assembled (it would take the file in), before any TOC names
+        # the segment: a reader never sees the segment without its file.
+        path = sidecar_path(self.storage.folder, segment.segment_id())
+        if self._merged:
+            merge([(self._postlists.flat(), None), *self._merged], path)
+        else:
+            self._postlists.write(path)
+        self._postlists = PostingsCollector()
+        self._merged = []
         return segment
 
 

@@ -75,6 +75,24 @@ def vntc_records(n: int) -> list[dict]:
         return [json.loads(line) for line in itertools.islice(fh, n)]
 
 
+def common_words(store: IndexStore, n: int, articles: int = 2000) -> list[str]:
+    """The ``n`` words of the body text most articles have (of the first ``articles``), commonest first."""
+    from collections import Counter
+
+    from search_service.analysis import syllable_forms
+
+    counts: Counter[str] = Counter()
+    ix = store.open()
+    try:
+        with ix.searcher() as s:
+            for _docnum, stored in itertools.islice(s.reader().iter_docs(), articles):
+                text = f"{stored.get('summary') or ''}\n{stored.get('body') or ''}"
+                counts.update({exact for exact, _folded, _s, _e in syllable_forms(text)})
+    finally:
+        ix.close()
+    return [w for w, _ in counts.most_common(n)]
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     """Write records as JSON Lines."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")

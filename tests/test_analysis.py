@@ -101,15 +101,6 @@ def test_fast_postings_are_whooshs_own():
         assert sorted(WordFrequencies().word_values(text, word)) == sorted(Frequency().word_values(text, word))
 
 
-def test_primed_postings_are_used_once():
-    from search_service.analysis import SyllablePositions
-
-    fmt = SyllablePositions()
-    analysis.prime_postings("syllables", "Hà Nội", [("x", 1, 1.0, b"")])
-    assert list(fmt.word_values("Hà Nội", VietnameseTokenizer())) == [("x", 1, 1.0, b"")]
-    assert [p[0] for p in fmt.word_values("Hà Nội", VietnameseTokenizer())] == ["hà", "ha", "nội", "noi"]
-
-
 def test_odd_input_never_raises():
     for text in ["", " ", "\x00\x01", "😀 emoji 🇻🇳", "a" * 10_000, "̀́̃", "中文 русский عربى", "_-_-_"]:
         list(syllables(text))

@@ -564,6 +564,14 @@ def _segments(gen: Path) -> list[Path]:
     return sorted(gen.glob("*.seg"))
 
 
+def _postlists(gen: Path) -> list[Path]:
+    return sorted(gen.glob("*.vnpl"))
+
+
+def _truncate(path: Path, size: int) -> None:
+    path.write_bytes(path.read_bytes()[:size])
+
+
 def _garble(path: Path, start: float, end: float) -> None:
     data = bytearray(path.read_bytes())
     rng = random.Random(7)
@@ -587,6 +595,9 @@ DAMAGE: list[tuple[str, Callable[[Path, Path], None], str]] = [
     ("segment file truncated", lambda d, g: _segments(g)[0].write_bytes(_segments(g)[0].read_bytes()[:999]), "reindex"),
     ("segment file emptied", lambda d, g: _segments(g)[0].write_bytes(b""), "reindex"),
     ("segment file overwritten", lambda d, g: _garble(_segments(g)[0], 0.0, 1.0), "reindex"),
+    ("posting-list file deleted", lambda d, g: _postlists(g)[0].unlink(), "reindex"),
+    ("posting-list file truncated", lambda d, g: _truncate(_postlists(g)[0], 999), "reindex"),
+    ("posting-list file overwritten", lambda d, g: _garble(_postlists(g)[0], 0.0, 1.0), "reindex"),
 ]
 
 _MARKS: dict = {}  # damage kinds that still fail (none since the fixes of the TOC and segment errors)

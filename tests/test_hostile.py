@@ -44,6 +44,7 @@ from search_service.searching import SearchEngine
 from search_service.sources import read_paths
 from search_service.store import IndexStore
 
+from .conftest import common_words
 from .service import Service, request, sample_records, write_jsonl
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -640,12 +641,7 @@ ORDINARY = ["giá vàng tăng", "bóng đá việt nam", "thị trường chứn
 
 def _pathological(index_store: IndexStore) -> dict[str, dict]:
     """Hundreds of the index's commonest words as plain words, a phrase, ORs and exclusions."""
-    ix = index_store.open()
-    try:
-        with ix.searcher() as s:
-            common = [t.decode() if isinstance(t, bytes) else t for _, t in s.reader().most_frequent_terms("text", 300)]
-    finally:
-        ix.close()
+    common = common_words(index_store, 300)
     common = [w for w in common if re.fullmatch(r"\w+", w)]
     return {
         "plain": {"q": " ".join(common)[:1000].rsplit(" ", 1)[0]},

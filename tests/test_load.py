@@ -36,6 +36,7 @@ from search_service.analysis import fold, syllables
 from search_service.config import Settings
 from search_service.store import IndexStore
 
+from .conftest import common_words
 from .service import Service, rss_kib
 
 pytestmark = [pytest.mark.slow, pytest.mark.load]
@@ -200,12 +201,7 @@ class RssSampler(threading.Thread):
 
 def pathological_queries(index_dir: Path) -> dict[str, dict]:
     """Queries a hostile or careless client sends: hundreds of the commonest words, in several syntaxes."""
-    ix = IndexStore(index_dir).open()
-    try:
-        with ix.searcher() as s:
-            common = [t.decode() if isinstance(t, bytes) else t for _, t in s.reader().most_frequent_terms("text", 400)]
-    finally:
-        ix.close()
+    common = common_words(IndexStore(index_dir), 400)
     common = [w for w in common if re.fullmatch(r"\w+", w)]
     plain = " ".join(common)[:1000].rsplit(" ", 1)[0]
     return {

@@ -242,7 +242,8 @@ def _whoosh_docs(store: IndexStore, q) -> set[int]:
 
 
 def test_phrase_sets_and_positions_agree_with_whoosh(index_store: IndexStore):
-    """Our phrase check and block-skipping position reader give what Whoosh's own matchers give."""
+    """Our phrase check and position reader give what Whoosh's own matchers give, on the titles
+    (whose postings Whoosh keeps too; test_postlists checks the body text's against the analysis)."""
     import random
 
     from whoosh import query as wq
@@ -256,26 +257,26 @@ def test_phrase_sets_and_positions_agree_with_whoosh(index_store: IndexStore):
             ds = DocSets(s.reader())
             rng = random.Random(7)
             docnums = sorted(rng.sample(range(ds.size), min(60, ds.size)))
-            for term in ("của", "cua", "việt", "nam", "bình", "zzz"):
+            for term in ("của", "cua", "việt", "nam", "giá", "zzz"):
                 expected = {}
                 for d in docnums:
-                    m = s.postings("text", term) if s.doc_frequency("text", term) else None
+                    m = s.postings("title", term) if s.doc_frequency("title", term) else None
                     if m is not None:
                         m.skip_to(d)
                         if m.is_active() and m.id() == d:
                             expected[d] = m.value_as("positions")
-                assert ds.positions("text", term, docnums) == expected, term
+                assert ds.positions("title", term, docnums) == expected, term
+            assert sum(len(ds.positions("title", t, docnums)) for t in ("việt", "viet", "giá")) > 3
             checked = 0
             for d in docnums[:25]:
-                body = s.stored_fields(d).get("body") or ""
-                forms = [f[1] for f in syllable_forms(body[:400])]
-                if len(forms) < 6:
+                forms = [f[1] for f in syllable_forms(s.stored_fields(d).get("title") or "")]
+                if len(forms) < 4:
                     continue
-                start = rng.randrange(len(forms) - 4)  # the cut at 400 characters may split the last
+                start = rng.randrange(len(forms) - 2)
                 words = forms[start : start + rng.choice([2, 3])]
                 for slop in (1, 2):
-                    mask, late = ds.phrase("text", words, slop, ds.live)
-                    whoosh = _whoosh_docs(index_store, wq.Phrase("text", words, slop=slop))
+                    mask, late = ds.phrase("title", words, slop, ds.live)
+                    whoosh = _whoosh_docs(index_store, wq.Phrase("title", words, slop=slop))
                     assert not late and set(map(int, mask.nonzero()[0])) == whoosh, (words, slop)
                     assert d in whoosh, (words, slop)  # the phrase was taken from this article
                 checked += 1
@@ -331,34 +332,6 @@ def test_densest_window_counts_distinct_words_once():
     # Documents apart: words in two documents never count together.
     found = [np.array([0 << 32 | 3]), np.array([1 << 32 | 4]), np.array([], dtype=np.int64)]
     assert _densest(found, weights, 12, 2).tolist() == [1.0, 2.0]
-
-
-def test_postings_read_in_one_go_agree_with_whoosh(index_store: IndexStore):
-    """The in-memory block walk gives Whoosh's own document numbers and frequencies, term by term."""
-    from search_service.docsets import _read_postings
-
-    ix = index_store.open()
-    try:
-        with ix.searcher() as s:
-            reader = s.reader()
-            checked = 0
-            for leaf, _offset in reader.leaf_readers():
-                for fieldname, term in [("text", "của"), ("text", "cua"), ("title", "việt"), ("words", "bình_đẳng")]:
-                    if not leaf.doc_frequency(fieldname, term):
-                        continue
-                    m = leaf.postings(fieldname, term)
-                    expected_ids, expected_tf = [], []
-                    while m.is_active():
-                        expected_ids.append(m.id())
-                        expected_tf.append(round(m.weight()))
-                        m.next()
-                    pair = _read_postings(leaf, fieldname, term)
-                    n = len(pair) // 2
-                    assert pair[:n].tolist() == expected_ids and pair[n:].tolist() == expected_tf, (fieldname, term)
-                    checked += len(expected_ids)
-            assert checked > 200  # "của" alone is in most articles: many blocks were walked
-    finally:
-        ix.close()
 
 
 def test_columns_read_in_one_go_agree_with_whoosh(index_store: IndexStore):

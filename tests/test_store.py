@@ -1,4 +1,6 @@
-"""Segments written by the indexer's own writer are the ones stock Whoosh writes, byte for byte."""
+"""Segments written by the indexer's own writer are the ones stock Whoosh writes, byte for byte,
+given the same postings: all but those of schema.POSTLIST_ONLY, which only the posting-list files
+hold (test_postlists.py checks those)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.writing import SegmentWriter
 
 from search_service.normalize import to_article
-from search_service.schema import article_to_document, build_schema
+from search_service.schema import POSTLIST_ONLY, article_to_document, build_schema
 from search_service.store import SegmentBuilder, SegmentCommitter
 
 from .conftest import FIXTURE_ARTICLES, vntc_records
@@ -24,6 +26,8 @@ def stock_index(path: Path, docs: list[tuple[str, dict]]):
     path.mkdir()
     ix = FileStorage(str(path)).create_index(build_schema())
     writer = SegmentWriter(ix)
+    add = writer.pool.add
+    writer.pool.add = lambda item: None if item[0] in POSTLIST_ONLY else add(item)
     for _, doc in docs:
         writer.add_document(**doc)
     writer.commit(merge=False)
@@ -72,6 +76,7 @@ def test_stock_whoosh_reads_the_same_postings_lengths_and_stored_fields(tmp_path
         assert r1.doc_count() == r2.doc_count() == len(docs)
         fields = sorted(r1.indexed_field_names())
         assert fields == sorted(r2.indexed_field_names())
+        assert not set(fields) & POSTLIST_ONLY
         long_lists = 0
         for field in fields:
             terms = list(r1.lexicon(field))
@@ -89,7 +94,7 @@ def test_stock_whoosh_reads_the_same_postings_lengths_and_stored_fields(tmp_path
                     m1.next()
                     m2.next()
                 assert not m2.is_active()
-        assert long_lists > 10
+        assert long_lists >= 3  # title syllables in more than one block of 128 postings
         for docnum in range(len(docs)):
             assert r1.stored_fields(docnum) == r2.stored_fields(docnum)
             for field in fields:
