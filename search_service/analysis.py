@@ -445,9 +445,22 @@ class SyllablePositions(Positions):
                 else:
                     found.append(pos)
         boost = self.field_boost
-        encode = self.encode
+        encode = self._value
         for term, poslist in poses.items():
             yield term, len(poslist), len(poslist) * boost, encode(poslist)
+
+    def _value(self, poslist: list[int]) -> Any:
+        return self.encode(poslist)
+
+
+class SyllablePositionLists(SyllablePositions):
+    """SyllablePositions whose values are the position lists themselves, for a field whose postings
+    only the posting-list files hold (schema.POSTLIST_ONLY): nothing encodes them for Whoosh's
+    blocks, to decode them again for the file. Only the index's own writer can index such a field.
+    """
+
+    def _value(self, poslist: list[int]) -> Any:
+        return poslist
 
 
 class WordFrequencies(Frequency):

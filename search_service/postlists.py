@@ -26,7 +26,7 @@ import itertools
 import json
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,42 +59,50 @@ class PostingsMissing(Exception):
 
 
 class PostingsCollector:
-    """Gathers a segment's postings as the writer flushes them, then writes the file."""
+    """Gathers a segment's postings as the writer flushes them, a field at a time, then writes the file."""
 
     def __init__(self) -> None:
-        self.keys: list[int] = []
+        self.keys: list[np.ndarray] = []  # per field: the terms' keys
+        self.counts: list[np.ndarray] = []  # per field: postings per term
+        self.npos: list[np.ndarray] = []  # per field: positions per term
         self.ids: list[np.ndarray] = []
         self.tfs: list[np.ndarray] = []
         self.positions: list[np.ndarray] = []
 
-    def add_term(
-        self,
-        fieldname: str,
-        btext: bytes,
-        docs: Sequence[int],
-        weights: Sequence[float],
-        values: Sequence[bytes] | None,
+    def add_field(
+        self, fieldname: str, terms: Mapping[bytes, tuple[Sequence[int], Sequence[float], Sequence]], positional: bool
     ) -> None:
-        """One term's postings; ``values`` are Whoosh's encoded positions (None: field without them)."""
-        self.keys.append(term_key(fieldname, btext))
-        self.ids.append(np.asarray(docs, dtype=np.int32))
-        if values is None:
-            self.tfs.append(np.rint(np.asarray(weights, dtype=np.float64)).astype(np.int32))
-            self.positions.append(_NONE)
+        """A field's postings: term bytes -> (documents, weights, values), documents ascending.
+
+        Values of a positional field are each posting's positions: a list, or Whoosh's encoding
+        of one (Positions.encode); other fields' frequencies are their weights (boosts are 1).
+        Whole fields at a time: a few array conversions instead of several per term.
+        """
+        if not terms:
             return
-        # Whoosh's Positions format: a 4-byte count, then the pickled list of position deltas.
-        loads = pickle.loads
-        decoded = [loads(v[4:]) if v else [] for v in values]
-        counts = np.fromiter((len(d) for d in decoded), dtype=np.int32, count=len(decoded))
-        deltas = np.fromiter(itertools.chain.from_iterable(decoded), dtype=np.int64, count=int(counts.sum()))
-        positions = np.cumsum(deltas)
-        if counts.size > 1:
-            # Each posting's deltas start again from 0: take off what the postings before it summed to.
-            starts = np.cumsum(counts) - counts
-            before = np.concatenate([np.zeros(1, np.int64), positions])[starts]
-            positions -= np.repeat(before, counts)
-        self.tfs.append(counts)
-        self.positions.append(positions.astype(np.int32))
+        entries = list(terms.values())
+        keys = np.fromiter((term_key(fieldname, b) for b in terms), dtype=np.uint64, count=len(entries))
+        counts = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries))
+        total = int(counts.sum())
+        ids = np.fromiter(itertools.chain.from_iterable(e[0] for e in entries), dtype=np.int32, count=total)
+        if positional:
+            lists = [v if isinstance(v, list) else _decode_positions(v) for e in entries for v in e[2]]
+            tfs = np.fromiter(map(len, lists), dtype=np.int32, count=total)
+            ends = np.cumsum(tfs, dtype=np.int64)
+            positions = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int32, count=int(ends[-1]))
+            term_ends = ends[np.cumsum(counts) - 1]
+            npos = np.diff(term_ends, prepend=0)
+        else:
+            flat_weights = np.fromiter(itertools.chain.from_iterable(e[1] for e in entries), np.float64, total)
+            tfs = np.rint(flat_weights).astype(np.int32)
+            positions = _NONE
+            npos = np.zeros(len(entries), dtype=np.int64)
+        self.keys.append(keys)
+        self.counts.append(counts)
+        self.npos.append(npos)
+        self.ids.append(ids)
+        self.tfs.append(tfs)
+        self.positions.append(positions)
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the file (terms sorted by key)."""
@@ -102,17 +110,27 @@ class PostingsCollector:
 
     def flat(self) -> Flat:
         """The postings gathered so far as whole arrays, terms sorted by key."""
-        order = np.argsort(np.asarray(self.keys, dtype=np.uint64), kind="stable").tolist()
-        ids = [self.ids[i] for i in order]
-        positions = [self.positions[i] for i in order]
+        if not self.keys:
+            return Flat(np.zeros(0, np.uint64), np.zeros(1, np.int64), np.zeros(1, np.int64), _NONE, _NONE, _NONE)
+        keys = np.concatenate(self.keys)
+        counts = np.concatenate(self.counts)
+        npos = np.concatenate(self.npos)
+        order = np.argsort(keys, kind="stable")
+        take = _runs((np.cumsum(counts) - counts)[order], counts[order])
+        take_positions = _runs((np.cumsum(npos) - npos)[order], npos[order])
         return Flat(
-            np.asarray(self.keys, dtype=np.uint64)[order],
-            np.concatenate([[0], np.cumsum([a.size for a in ids], dtype=np.int64)]).astype(np.int64),
-            np.concatenate([[0], np.cumsum([a.size for a in positions], dtype=np.int64)]).astype(np.int64),
-            np.concatenate(ids) if ids else _NONE,
-            np.concatenate([self.tfs[i] for i in order]) if ids else _NONE,
-            np.concatenate(positions) if positions else _NONE,
+            keys[order],
+            np.concatenate([[0], np.cumsum(counts[order])]).astype(np.int64),
+            np.concatenate([[0], np.cumsum(npos[order])]).astype(np.int64),
+            np.concatenate(self.ids)[take],
+            np.concatenate(self.tfs)[take],
+            np.concatenate(self.positions)[take_positions],
         )
+
+
+def _decode_positions(value: bytes) -> list[int]:
+    # Whoosh's Positions format: a 4-byte count, then the pickled list of position deltas.
+    return list(itertools.accumulate(pickle.loads(value[4:]))) if value else []
 
 
 class Flat(NamedTuple):

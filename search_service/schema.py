@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from .analysis import SyllablePositions, VietnameseTokenizer, WordFrequencies, fold
+from .analysis import SyllablePositionLists, SyllablePositions, VietnameseTokenizer, WordFrequencies, fold
 from .articles import HANOI, Article
 
 #: Bump when the fields or the analysis change: an index of another version must be rebuilt.
@@ -32,7 +32,7 @@ def build_schema() -> Schema:
         id=ID(stored=True, unique=True),
         url=STORED(),
         title=_syllable_field(stored=True),
-        text=_syllable_field(),
+        text=_syllable_field(postlist_only=True),
         words=_word_field(),
         author=_syllable_field(stored=True),
         author_key=ID(),
@@ -48,9 +48,10 @@ def build_schema() -> Schema:
     )
 
 
-def _syllable_field(stored: bool = False) -> TEXT:
+def _syllable_field(stored: bool = False, postlist_only: bool = False) -> TEXT:
     field = TEXT(analyzer=VietnameseTokenizer(), stored=stored)
-    field.format = SyllablePositions(field_boost=field.format.field_boost)
+    kind = SyllablePositionLists if postlist_only else SyllablePositions
+    field.format = kind(field_boost=field.format.field_boost)
     return field
 
 

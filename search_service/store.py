@@ -236,20 +236,19 @@ def _write_postings(
     """
     for fieldname in sorted(pool.fields):
         terms = pool.fields[fieldname]
-        whoosh_too = fieldname not in POSTLIST_ONLY
-        if whoosh_too:
-            fieldwriter.start_field(fieldname, schema[fieldname])
         positional = isinstance(schema[fieldname].format, Positions)
+        if merged_from is None:
+            collector.add_field(fieldname, terms, positional)
+        else:
+            cut = {b: bisect.bisect_left(d, merged_from) for b, (d, _w, _v) in terms.items()}
+            own = {b: (d[: cut[b]], w[: cut[b]], v[: cut[b]]) for b, (d, w, v) in terms.items() if cut[b]}
+            collector.add_field(fieldname, own, positional)
+        if fieldname in POSTLIST_ONLY:
+            continue
+        fieldwriter.start_field(fieldname, schema[fieldname])
         known: dict[int, int] = {}
         for btext in sorted(terms):
             docs, weights, values = terms[btext]
-            n = len(docs) if merged_from is None else bisect.bisect_left(docs, merged_from)
-            if n == len(docs):
-                collector.add_term(fieldname, btext, docs, weights, values if positional else None)
-            elif n:
-                collector.add_term(fieldname, btext, docs[:n], weights[:n], values[:n] if positional else None)
-            if not whoosh_too:
-                continue
             fieldwriter.start_term(btext)
             pw = fieldwriter._postwriter
             limit = pw._blocklimit
@@ -275,8 +274,7 @@ def _write_postings(
                 if end < len(docs):
                     pw._write_block()
             fieldwriter.finish_term()  # writes the last block, flagged as last
-        if whoosh_too:
-            fieldwriter.finish_field()
+        fieldwriter.finish_field()
 
 
 class _Writer(SegmentWriter):

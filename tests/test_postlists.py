@@ -79,10 +79,10 @@ def analysed_postings(reader) -> dict[tuple[str, str], dict[int, tuple[int, list
             field = reader.schema[fieldname]
             positional = isinstance(field.format, Positions)
             for term, freq, _weight, value in field.format.word_values(doc[fieldname], field.analyzer):
-                expected[(fieldname, term)][docnum] = (
-                    freq,
-                    field.format.decode_positions(value) if positional else None,
-                )
+                positions = None
+                if positional:
+                    positions = value if isinstance(value, list) else field.format.decode_positions(value)
+                expected[(fieldname, term)][docnum] = (freq, positions)
     return expected
 
 
