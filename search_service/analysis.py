@@ -194,23 +194,30 @@ def _pyvi_labels(tokens: list[str]) -> list[str]:
     return vi.model.tagger_.tag(_features(tokens, vi.bi_grams, vi.tri_grams))
 
 
-_token_info_cache: dict[str, tuple[str, bool, bool, bool, str, str, str]] = {}
+_token_info_cache: dict[str, tuple[str, list[str], tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _token_info(token: str) -> tuple[str, bool, bool, bool, str, str, str]:
-    """A token's lower case, its istitle/isupper/isdigit flags and its three lower-case features."""
+def _token_info(token: str) -> tuple[str, list[str], tuple[str, ...], tuple[str, ...]]:
+    """A token's lower case, and its features as the token itself, as the one before another and
+    as the one after (pyvi's word2features, True-valued flags only)."""
     info = _token_info_cache.get(token)
     if info is None:
         low = token.lower()
-        info = (
-            low,
-            token.istitle(),
-            token.isupper(),
-            token.isdigit(),
-            "word.lower():" + low,
-            "-1:word.lower():" + low,
-            "+1:word.lower():" + low,
+        title, upper = token.istitle(), token.isupper()
+        own = ["bias", "word.lower():" + low]
+        if upper:
+            own.append("word.isupper()")
+        if title:
+            own.append("word.istitle()")
+        if token.isdigit():
+            own.append("word.isdigit()")
+        before = ("-1:word.lower():" + low,) + (("-1:word.istitle()",) if title else ()) + (
+            ("-1:word.isupper()",) if upper else ()
         )
+        after = ("+1:word.lower():" + low,) + (("+1:word.istitle()",) if title else ()) + (
+            ("+1:word.isupper()",) if upper else ()
+        )
+        info = (low, own, before, after)
         if len(_token_info_cache) > _CACHE_LIMIT:
             _token_info_cache.clear()
         _token_info_cache[token] = info
@@ -221,48 +228,29 @@ def _features(tokens: list[str], bi_grams: set[str], tri_grams: set[str]) -> lis
     """pyvi's features (ViTokenizer.word2features), built several times faster.
 
     crfsuite scores an attribute by weight x value, so pyvi's False-valued flags add nothing and
-    are left out, and string features are passed in crfsuite's own ``name:value`` form.
-    What depends on one token alone is computed once per distinct token (_token_info).
-    The labels are identical to pyvi's (tests/test_analysis.py checks this on real articles).
+    are left out, string features are passed in crfsuite's own ``name:value`` form, and the order
+    of a token's attributes does not matter. What depends on one token alone is computed once per
+    distinct token (_token_info). The labels are identical to pyvi's (tests/test_analysis.py
+    checks this on real articles).
     """
     n = len(tokens)
     info = [_token_info(t) for t in tokens]
     low = [t[0] for t in info]
-    bigram = [False] + [f"{low[i - 1]} {low[i]}" in bi_grams for i in range(1, n)]
-    trigram = [False, False] + [f"{low[i - 2]} {low[i - 1]} {low[i]}" in tri_grams for i in range(2, n)]
-    out = []
-    for i in range(n):
-        _low, title, upper, digit, lower_feature, _, _ = info[i]
-        f = ["bias", lower_feature]
-        if upper:
-            f.append("word.isupper()")
-        if title:
-            f.append("word.istitle()")
-        if digit:
-            f.append("word.isdigit()")
-        if i > 0:
-            prev = info[i - 1]
-            f.append(prev[5])
-            if prev[1]:
-                f.append("-1:word.istitle()")
-            if prev[2]:
-                f.append("-1:word.isupper()")
-            if bigram[i]:
-                f.append("-1:word.bi_gram()")
-            if i > 1 and trigram[i]:
-                f.append("-2:word.tri_gram()")
-        if i < n - 1:
-            nxt = info[i + 1]
-            f.append(nxt[6])
-            if nxt[1]:
-                f.append("+1:word.istitle()")
-            if nxt[2]:
-                f.append("+1:word.isupper()")
-            if bigram[i + 1]:
-                f.append("+1:word.bi_gram()")
-            if i < n - 2 and trigram[i + 2]:
-                f.append("+2:word.tri_gram()")
-        out.append(f)
+    out = [info[i][1] + list(info[i - 1][2]) + list(info[i + 1][3]) for i in range(1, n - 1)]
+    if n == 1:
+        out = [list(info[0][1])]
+    else:
+        out.insert(0, info[0][1] + list(info[1][3]))
+        out.append(info[n - 1][1] + list(info[n - 2][2]))
+    # The n-gram flags are rare: set them where they hold.
+    for i in range(1, n):
+        if f"{low[i - 1]} {low[i]}" in bi_grams:
+            out[i].append("-1:word.bi_gram()")
+            out[i - 1].append("+1:word.bi_gram()")
+    for i in range(2, n):
+        if f"{low[i - 2]} {low[i - 1]} {low[i]}" in tri_grams:
+            out[i].append("-2:word.tri_gram()")
+            out[i - 2].append("+2:word.tri_gram()")
     return out
 
 
@@ -281,28 +269,30 @@ def _segment(text: str) -> list[tuple[int, int]]:
     tokens = [m.group() for m in matches]
     labels = _pyvi_labels(tokens)
     wordlike = [_is_wordlike(t) for t in tokens]  # once per token, not once per neighbour
-    spans: list[tuple[int, int]] = []
-    start, end = matches[0].start(), matches[0].end()
+    starts = [m.start() for m in matches]
+    ends = [m.end() for m in matches]
+    punctuation = string.punctuation
+    # Where a word begins: every token but those pyvi joins to the one before (I_W) by its own
+    # rule (ViTokenizer.tokenize), plus: never across a line break. Only I_W tokens need the test.
+    heads = [0]
     for i in range(1, len(tokens)):
-        cur, prev = tokens[i], tokens[i - 1]
-        # pyvi's own joining rule (ViTokenizer.tokenize), plus: never across a line break.
-        if (
-            labels[i] == "I_W"
-            and cur not in string.punctuation
-            and prev not in string.punctuation
-            and not cur[0].isdigit()
-            and not prev[0].isdigit()
-            and not (cur[0].istitle() and not prev[0].istitle())
-            and wordlike[i]
-            and wordlike[i - 1]
-            and "\n" not in text[end : matches[i].start()]
-        ):
-            end = matches[i].end()
-        else:
-            spans.append((start, end))
-            start, end = matches[i].start(), matches[i].end()
-    spans.append((start, end))
-    return [(s, e) for s, e in spans if _is_wordlike(text[s:e])]
+        if labels[i] == "I_W":
+            cur, prev = tokens[i], tokens[i - 1]
+            if (
+                cur not in punctuation
+                and prev not in punctuation
+                and not cur[0].isdigit()
+                and not prev[0].isdigit()
+                and not (cur[0].istitle() and not prev[0].istitle())
+                and wordlike[i]
+                and wordlike[i - 1]
+                and "\n" not in text[ends[i - 1] : starts[i]]
+            ):
+                continue
+        heads.append(i)
+    # A word of several tokens is all word-like tokens; one of a single token must be word-like.
+    nexts = [*heads[1:], len(tokens)]
+    return [(starts[h], ends[n - 1]) for h, n in zip(heads, nexts, strict=True) if wordlike[h]]
 
 
 _ALNUM = re.compile(r"[^\W_]")  # \w is exactly str.isalnum() plus "_"
@@ -431,37 +421,68 @@ class SyllablePositions(Positions):
         if not (isinstance(analyzer, VietnameseTokenizer) and analyzer.unit == "syllable") or kwargs.get("start_pos"):
             yield from super().word_values(value, analyzer, **kwargs)
             return
-        poses: dict[str, list[int]] = {}
-        for pos, (exact, folded, _start, _end) in enumerate(syllable_forms(value)):
-            found = poses.get(exact)
+        boost = self.field_boost
+        for term, poslist in term_positions(value).items():
+            yield term, len(poslist), len(poslist) * boost, self.encode(poslist)
+
+
+def term_positions(text: str) -> dict[str, list[int]]:
+    """Each syllable term of ``text`` (exact and folded forms) with its positions, as
+    VietnameseTokenizer numbers them; one pass over the text, without offsets."""
+    poses: dict[str, list[int]] = {}
+    pos = 0
+    cache = _forms_cache
+    for surface in _SYLLABLE_RE.findall(text):
+        if len(surface) > MAX_TOKEN_CHARS:
+            continue
+        pair = cache.get(surface) or forms(surface)
+        exact, folded = pair
+        if not folded:
+            continue
+        found = poses.get(exact)
+        if found is None:
+            poses[exact] = [pos]
+        else:
+            found.append(pos)
+        if folded != exact:
+            found = poses.get(folded)
             if found is None:
-                poses[exact] = [pos]
+                poses[folded] = [pos]
             else:
                 found.append(pos)
-            if folded != exact:
-                found = poses.get(folded)
-                if found is None:
-                    poses[folded] = [pos]
-                else:
-                    found.append(pos)
-        boost = self.field_boost
-        encode = self._value
-        for term, poslist in poses.items():
-            yield term, len(poslist), len(poslist) * boost, encode(poslist)
+        pos += 1
+    return poses
 
-    def _value(self, poslist: list[int]) -> Any:
-        return self.encode(poslist)
+
+class DocPostings:
+    """One document's postings in a field, handed to the index writer whole (see PostlistText)."""
+
+    __slots__ = ("positional", "terms")
+
+    def __init__(self, terms: dict[str, Any], positional: bool) -> None:
+        self.terms = terms  # term -> positions (a list) or frequency
+        self.positional = positional
 
 
 class SyllablePositionLists(SyllablePositions):
-    """SyllablePositions whose values are the position lists themselves, for a field whose postings
-    only the posting-list files hold (schema.POSTLIST_ONLY): nothing encodes them for Whoosh's
-    blocks, to decode them again for the file. Only the index's own writer can index such a field.
+    """SyllablePositions for a field whose postings only the posting-list files hold
+    (schema.POSTLIST_ONLY): a document's postings go to the index writer whole, the positions as
+    plain lists, never encoded for Whoosh's blocks. Only the index's own writer indexes such a field.
     """
 
-    def _value(self, poslist: list[int]) -> Any:
-        return poslist
+    def doc_postings(self, value: str) -> tuple[DocPostings, int]:
+        """The document's postings, and the field's length (tokens, both forms counted)."""
+        terms = term_positions(value)
+        return DocPostings(terms, True), sum(map(len, terms.values()))
 
 
 class WordFrequencies(Frequency):
-    """Whoosh's Frequency format for the pyvi word field (kept as a class of its own: indexes name it)."""
+    """Whoosh's Frequency format for the pyvi word field, handing a document's postings to the
+    index writer whole (see SyllablePositionLists)."""
+
+    def doc_postings(self, value: str) -> tuple[DocPostings, int]:
+        """The document's postings (word -> frequency), and the field's length."""
+        counts: dict[str, int] = {}
+        for form, _start, _end, _surface in words(value, compounds_only=True):
+            counts[form] = counts.get(form, 0) + 1
+        return DocPostings(counts, False), sum(counts.values())

@@ -72,7 +72,7 @@ class PostingsCollector:
     def add_field(
         self, fieldname: str, terms: Mapping[bytes, tuple[Sequence[int], Sequence[float], Sequence]], positional: bool
     ) -> None:
-        """A field's postings: term bytes -> (documents, weights, values), documents ascending.
+        """A field's postings: term (bytes, or text) -> (documents, weights, values), documents ascending.
 
         Values of a positional field are each posting's positions: a list, or Whoosh's encoding
         of one (Positions.encode); other fields' frequencies are their weights (boosts are 1).
@@ -81,7 +81,11 @@ class PostingsCollector:
         if not terms:
             return
         entries = list(terms.values())
-        keys = np.fromiter((term_key(fieldname, b) for b in terms), dtype=np.uint64, count=len(entries))
+        keys = np.fromiter(
+            (term_key(fieldname, b if isinstance(b, bytes) else b.encode("utf-8")) for b in terms),
+            dtype=np.uint64,
+            count=len(entries),
+        )
         counts = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries))
         total = int(counts.sum())
         ids = np.fromiter(itertools.chain.from_iterable(e[0] for e in entries), dtype=np.int32, count=total)

@@ -9,11 +9,19 @@ one per form: fewer postings to write and to read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from .analysis import SyllablePositionLists, SyllablePositions, VietnameseTokenizer, WordFrequencies, fold
+from .analysis import (
+    DocPostings,
+    SyllablePositionLists,
+    SyllablePositions,
+    VietnameseTokenizer,
+    WordFrequencies,
+    fold,
+)
 from .articles import HANOI, Article
 
 #: Bump when the fields or the analysis change: an index of another version must be rebuilt.
@@ -49,16 +57,31 @@ def build_schema() -> Schema:
 
 
 def _syllable_field(stored: bool = False, postlist_only: bool = False) -> TEXT:
-    field = TEXT(analyzer=VietnameseTokenizer(), stored=stored)
+    field = (PostlistText if postlist_only else TEXT)(analyzer=VietnameseTokenizer(), stored=stored)
     kind = SyllablePositionLists if postlist_only else SyllablePositions
     field.format = kind(field_boost=field.format.field_boost)
     return field
 
 
 def _word_field() -> TEXT:
-    field = TEXT(analyzer=VietnameseTokenizer(unit="word"), phrase=False)
+    field = PostlistText(analyzer=VietnameseTokenizer(unit="word"), phrase=False)
     field.format = WordFrequencies(field_boost=field.format.field_boost)
     return field
+
+
+class PostlistText(TEXT):
+    """A text field whose postings only the posting-list files hold (POSTLIST_ONLY): ``index``
+    hands over a document's postings as one item, which the index's own writer takes apart
+    (store._TermPool), instead of one item per term through Whoosh's pool.
+
+    Keep this class at this import path: Whoosh pickles it into the index's schema.
+    """
+
+    def index(self, value: str, **kwargs: object) -> Iterator[tuple[bytes, int, float, DocPostings]]:
+        """One (b"", field length, 0, the document's postings) item, or none for empty text."""
+        postings, length = self.format.doc_postings(value)
+        if length:
+            yield b"", length, 0.0, postings
 
 
 def key(value: str) -> str:

@@ -505,13 +505,9 @@ def _dated(ds: DocSets) -> np.ndarray:
 def _key_terms(ds: DocSets, schema: Schema, fieldname: str, text: str, number: int) -> list[str]:
     """The ``number`` most telling words of ``text`` in a field: Whoosh's key_terms_from_text
     (the Bo1 model: frequent here, rare in the archive), with frequencies from the posting lists."""
-    field = schema[fieldname]
-    here: dict[str, float] = {}
-    for term, _freq, weight, _value in field.index(text):
-        word = field.from_bytes(term)
-        here[word] = here.get(word, 0.0) + weight
+    postings, _length = schema[fieldname].format.doc_postings(text)
     scored = []
-    for word, weight in here.items():
+    for word, weight in postings.terms.items():
         _ids, tfs = ds.postings(fieldname, word)
         if tfs.size:
             f = float(tfs.sum()) / ds.size

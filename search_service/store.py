@@ -36,6 +36,7 @@ from whoosh.formats import Characters, Positions
 from whoosh.reading import SegmentReader
 from whoosh.writing import MERGE_SMALL, SegmentWriter
 
+from .analysis import DocPostings
 from .errors import IndexCorrupt, IndexLocked, IndexMissing, IndexWriteFailed, SchemaMismatch
 from .postlists import (
     COMBINED_EXTENSION,
@@ -196,13 +197,27 @@ class _TermPool:
         self.fields: dict[str, dict[bytes, tuple[list[int], list[float], list[bytes]]]] = {}
         self.fieldnames: set[str] = set()
 
-    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
-        """Add one (field name, term bytes, docnum, weight, value bytes) posting."""
+    def add(self, item: tuple[str, bytes, int, float, Any]) -> None:
+        """Add one (field name, term bytes, docnum, weight, value bytes) posting, or a document's
+        postings in a POSTLIST_ONLY field (value: DocPostings), kept by term text."""
         fieldname, btext, docnum, weight, vbytes = item
         terms = self.fields.get(fieldname)
         if terms is None:
             terms = self.fields[fieldname] = {}
             self.fieldnames.add(fieldname)
+        if type(vbytes) is DocPostings:
+            # Frequencies are not kept for positions (as many as positions), positions are lists.
+            positional = vbytes.positional
+            for term, value in vbytes.terms.items():
+                postings = terms.get(term)
+                if postings is None:
+                    postings = terms[term] = ([], None if positional else [], [] if positional else None)
+                postings[0].append(docnum)
+                if positional:
+                    postings[2].append(value)
+                else:
+                    postings[1].append(value)
+            return
         postings = terms.get(btext)
         if postings is None:
             postings = terms[btext] = ([], [], [])
@@ -241,7 +256,7 @@ def _write_postings(
             collector.add_field(fieldname, terms, positional)
         else:
             cut = {b: bisect.bisect_left(d, merged_from) for b, (d, _w, _v) in terms.items()}
-            own = {b: (d[: cut[b]], w[: cut[b]], v[: cut[b]]) for b, (d, w, v) in terms.items() if cut[b]}
+            own = {b: tuple(x[: cut[b]] if x is not None else None for x in e) for b, e in terms.items() if cut[b]}
             collector.add_field(fieldname, own, positional)
         if fieldname in POSTLIST_ONLY:
             continue
