@@ -81,7 +81,10 @@ def _postings_parts(folder: str, leaves: list[tuple[IndexReader, int, object]]) 
             _leaf, offset, _seg = leaves[i]
             sid = ids[i]
             if sid is None:
-                raise PostingsMissing("?")
+                if counts[i]:
+                    raise PostingsMissing("?")
+                i += 1  # an empty index's reader: no segment, nothing to read
+                continue
             combined = _cached_file(folder, sid, COMBINED_EXTENSION, open_combined)
             if combined is not None:
                 n = len(combined.segments)

@@ -193,6 +193,20 @@ def test_a_missing_or_damaged_file_is_a_damaged_index_that_names_the_fix(tmp_pat
         assert search() == expected
 
 
+def test_an_index_with_nothing_committed_yet_answers_with_no_results(tmp_path: Path, fresh_cache: None):
+    """As when the first batch of a first run is still being analysed (or the run was killed)."""
+    store = IndexStore(tmp_path / "index")
+    with store.lock():
+        store.open_or_create().close()
+    engine = SearchEngine(store, cache_size=0)
+    try:
+        page = engine.search(SearchRequest(q="bóng đá"), use_cache=False)
+        assert (page.total, page.results) == (0, [])
+        assert engine.suggest("bóng") == []
+    finally:
+        engine.close()
+
+
 def test_the_file_is_beside_the_segment(tmp_path: Path):
     store = small_index(tmp_path, records=FIXTURE_ARTICLES)
     (sid,) = segment_ids(store)
