@@ -40,7 +40,7 @@ def build_schema() -> Schema:
         id=ID(stored=True, unique=True),
         url=STORED(),
         title=_syllable_field(stored=True),
-        text=_syllable_field(postlist_only=True),
+        text=_syllable_field(postlist_only="text" in POSTLIST_ONLY),
         words=_word_field(),
         author=_syllable_field(stored=True),
         author_key=ID(),
@@ -64,7 +64,8 @@ def _syllable_field(stored: bool = False, postlist_only: bool = False) -> TEXT:
 
 
 def _word_field() -> TEXT:
-    field = PostlistText(analyzer=VietnameseTokenizer(unit="word"), phrase=False)
+    kind = PostlistText if "words" in POSTLIST_ONLY else TEXT
+    field = kind(analyzer=VietnameseTokenizer(unit="word"), phrase=False)
     field.format = WordFrequencies(field_boost=field.format.field_boost)
     return field
 

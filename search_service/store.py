@@ -43,6 +43,7 @@ from .postlists import (
     Flat,
     PostingsCollector,
     PostingsFile,
+    PostingsMissing,
     combine,
     combined_path,
     merge,
@@ -206,7 +207,8 @@ class _TermPool:
             terms = self.fields[fieldname] = {}
             self.fieldnames.add(fieldname)
         if type(vbytes) is DocPostings:
-            # Frequencies are not kept for positions (as many as positions), positions are lists.
+            # A positional field keeps (documents, None, position lists): a frequency is the length
+            # of its list. Another keeps (documents, frequencies, None).
             positional = vbytes.positional
             for term, value in vbytes.terms.items():
                 postings = terms.get(term)
@@ -316,9 +318,7 @@ class _Writer(SegmentWriter):
         segment_id = reader.segment().segment_id()
         pf = open_postings(self.storage.folder, segment_id)
         if pf is None:
-            raise IndexCorrupt(
-                str(Path(self.storage.folder).parent), f"the posting-list file of segment {segment_id} is missing"
-            )
+            raise IndexCorrupt(str(Path(self.storage.folder).parent), str(PostingsMissing(segment_id)))
         super().add_reader(reader)
         live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
         docmap = np.full(reader.doc_count_all(), -1, dtype=np.int64)
