@@ -67,10 +67,20 @@ def _spellings() -> dict[str, str]:
 def _pattern(folded_terms: tuple[str, ...]) -> re.Pattern:
     """Any spelling of the folded terms, as whole syllables, in the original (unfolded) text."""
     spellings = _spellings()
-    alternatives = "|".join(
-        "".join(spellings.get(ch, re.escape(ch)) for ch in t) for t in sorted(folded_terms, key=len, reverse=True)
-    )
-    return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])")
+
+    def spelled(ch: str) -> str:
+        return spellings.get(ch, "[" + re.escape(ch) + "]")
+
+    # The terms grouped by first letter, the pattern starting with one class of every first
+    # letter: re then skips ahead to the next such letter in C (a leading look-behind or
+    # alternation stops that), 1.5 to 3.5 times faster on news bodies, same matches.
+    rests: dict[str, list[str]] = {}
+    for t in sorted(folded_terms, key=len, reverse=True):
+        rests.setdefault(t[0], []).append("".join(spelled(ch) for ch in t[1:]))
+    firsts = "".join(spelled(f)[1:-1] for f in rests)
+    branches = "|".join(f"(?<={spelled(f)})(?:{'|'.join(r)})" for f, r in rests.items())
+    # (?<![^\W_].): the letter just matched does not continue a word (a syllable starts there).
+    return re.compile(rf"[{firsts}](?<![^\W_].)(?:{branches})(?![^\W_])")
 
 
 _COMBINING = re.compile("[\u0300-\u036f]")
@@ -90,7 +100,10 @@ def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]
         candidates = ((a, b, srf) for a, b, srf in candidates if fold(srf) in folded_terms)
     else:
         # One pass of a compiled regex finds every candidate syllable, whatever its marks and case.
-        pattern = _pattern(tuple(sorted({t.folded for t in terms})))
+        folded = tuple(sorted({t.folded for t in terms if t.folded}))
+        if not folded:
+            return []
+        pattern = _pattern(folded)
         candidates = ((m.start(), m.end(), m.group()) for m in pattern.finditer(text))
     exact_terms = {t.exact: i for i, t in enumerate(terms) if t.exact is not None}
     folded_index: dict[str, list[int]] = {}

@@ -66,3 +66,27 @@ def test_mark_merges_neighbours_only_across_spaces():
     text = "bình, đẳng"
     spans = [(0, 4, 0), (6, 10, 1)]
     assert mark(text, spans) == "<mark>bình</mark>, <mark>đẳng</mark>"
+
+
+def test_fast_pattern_finds_what_the_syllable_analysis_finds():
+    """The compiled pattern marks the same spans as analysing every syllable (the NFD path)."""
+    import gzip
+    import json
+    import random
+    from pathlib import Path
+
+    from search_service.analysis import fold, syllables
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample-vntc.jsonl.gz"
+    with gzip.open(sample, "rt", encoding="utf-8") as fh:
+        texts = [json.loads(line).get("body", "")[:3000] for _, line in zip(range(40), fh, strict=False)]
+    texts.append("Erdoğan, Ångström, x_y_z, 2007-2008, C++ và ĐĂNG đăng ký; a-b a.b")
+    words = sorted({fold(s) for t in texts for _, _, _, s in syllables(t)})
+    rng = random.Random(5)
+    for _ in range(200):
+        chosen = [Term(None, w) for w in rng.sample(words, rng.randint(1, 5))]
+        chosen += [Term(None, x) for x in rng.sample(["a", "d", "dang", "erdogan", "angstrom", "y", "2007"], 2)]
+        folded = {t.folded for t in chosen}
+        for text in rng.sample(texts, 5):
+            expected = [(a, b) for _, a, b, s in syllables(text) if fold(s) in folded]
+            assert [(a, b) for a, b, _ in find_matches(text, chosen)] == expected, (folded, text[:80])
