@@ -354,10 +354,17 @@ class DocSets:
         return self._averages[key]
 
     def bm25(
-        self, terms: Iterable[tuple[str, str, float]], k1: float = 1.2, b: float = 0.75, deadline: float | None = None
+        self,
+        terms: Iterable[tuple[str, str, float]],
+        k1: float = 1.2,
+        b: float = 0.75,
+        deadline: float | None = None,
+        within: np.ndarray | None = None,
     ) -> np.ndarray:
         """BM25 score of every document for weighted (field, term, weight) terms, summed.
 
+        With ``within`` (a mask) only those documents are scored, the others get 0: the same
+        scores for far less work when they are few (the articles with all the words).
         Past ``deadline`` (a time.monotonic() moment) the remaining terms are left out.
         """
         ids_parts, score_parts = [], []
@@ -367,22 +374,36 @@ class DocSets:
             entry = self._term(fieldname, text)
             if not entry.ids.size:
                 continue
-            if entry.scores is None or entry.scores[0] != (k1, b):
-                # A term's unweighted BM25 per document: fixed for this searcher, kept with the term.
-                df = entry.ids.size
-                idf = np.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
-                norm = k1 * ((1.0 - b) + b * self.lengths(fieldname)[entry.ids] / self._average_length(fieldname))
-                tf = entry.tf
-                entry.scores = ((k1, b), (np.float32(idf) * (tf * (k1 + 1.0) / (tf + norm))).astype(np.float32))
-                entry.nbytes += entry.scores[1].nbytes
-                self._terms_bytes += entry.scores[1].nbytes
-            ids_parts.append(entry.ids)
-            score_parts.append(np.float32(weight) * entry.scores[1] if weight != 1 else entry.scores[1])
+            cached = entry.scores is not None and entry.scores[0] == (k1, b)
+            if within is not None:
+                keep = within[entry.ids]
+                ids = entry.ids[keep]
+                if cached:
+                    scores = entry.scores[1][keep]  # type: ignore[index]
+                else:
+                    scores = self._term_scores(fieldname, entry.ids.size, ids, entry.tf[keep], k1, b)
+            else:
+                if not cached:
+                    # A term's BM25 per document: fixed for this searcher, kept with the term.
+                    entry.scores = ((k1, b), self._term_scores(fieldname, entry.ids.size, entry.ids, entry.tf, k1, b))
+                    entry.nbytes += entry.scores[1].nbytes
+                    self._terms_bytes += entry.scores[1].nbytes
+                ids, scores = entry.ids, entry.scores[1]  # type: ignore[index]
+            ids_parts.append(ids)
+            score_parts.append(np.float32(weight) * scores if weight != 1 else scores)
         if not ids_parts:
             return np.zeros(self.size, dtype=np.float32)
         # One pass over all the terms' postings (a scatter-add per term costs more).
         ids = np.concatenate(ids_parts)
         return np.bincount(ids, weights=np.concatenate(score_parts), minlength=self.size).astype(np.float32)
+
+    def _term_scores(
+        self, fieldname: str, df: int, ids: np.ndarray, tf: np.ndarray, k1: float, b: float
+    ) -> np.ndarray:
+        """A term's unweighted BM25 in the documents ``ids`` (with frequencies ``tf``)."""
+        idf = np.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
+        norm = k1 * ((1.0 - b) + b * self.lengths(fieldname)[ids] / self._average_length(fieldname))
+        return (np.float32(idf) * (tf * (k1 + 1.0) / (tf + norm))).astype(np.float32)
 
     def from_docnums(self, docnums: Iterable[int]) -> np.ndarray:
         """Mask from document numbers (e.g. Whoosh's docs_for_query)."""

@@ -305,3 +305,26 @@ def test_a_searcher_opened_later_uses_a_combined_file_written_after_the_first_lo
         path.unlink()
     assert combine_now(store) == 1
     assert parts() == 1
+
+
+def test_positions_far_apart_are_read_one_posting_at_a_time_and_agree(tmp_path: Path):
+    """A common term's positions in a few documents far apart: one read per posting, the same
+    positions as reading the whole term."""
+    from search_service.postlists import PostingsCollector, PostingsFile
+
+    docs = list(range(3000))
+    positions = [[d * 7 + k for k in range(1 + d % 50)] for d in docs]  # 76,500 positions
+    collector = PostingsCollector()
+    collector.add_field("text", {b"cua": (docs, [float(len(p)) for p in positions], positions)}, positional=True)
+    path = tmp_path / "seg.vnpl"
+    collector.write(path)
+    pf = PostingsFile(path)
+    term = pf.find(docsets.term_key("text", b"cua"))
+    ends = np.cumsum([len(p) for p in positions])
+    starts = ends - [len(p) for p in positions]
+    pick = np.array([0, 1, 1499, 2998, 2999])
+    got = pf.positions_at(term, starts[pick], ends[pick])
+    assert int(ends[-1]) > 8 * int((ends[pick] - starts[pick]).sum())  # the far-apart path
+    assert got.tolist() == [p for d in pick.tolist() for p in positions[d]]
+    whole = pf.positions_at(term, starts[:3], ends[:3])  # the one-read path
+    assert whole.tolist() == positions[0] + positions[1] + positions[2]

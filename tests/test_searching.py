@@ -373,3 +373,18 @@ def test_related_articles_exclude_the_article_and_share_its_words(engine):
     related = engine.related(first.id, size=3)
     assert related and first.id not in [h.id for h in related] and len(related) <= 3
     assert all(h.score and h.score > 0 for h in related)
+
+
+def test_found_in_agrees_with_isin():
+    """The phrase evidence's membership test: np.isin's answer, for sorted second arrays."""
+    import numpy as np
+
+    from search_service.searching import _found_in
+
+    rng = np.random.default_rng(3)
+    for n, m in [(0, 5), (5, 0), (1, 1), (40, 7), (300, 300), (1000, 20)]:
+        values = rng.integers(0, 200, n)
+        sorted_values = np.sort(rng.integers(0, 200, m))
+        assert _found_in(values, sorted_values).tolist() == np.isin(values, sorted_values).tolist()
+    edge = np.array([0, 199, 200, 500])
+    assert _found_in(edge, np.array([0, 200])).tolist() == [True, False, True, False]
