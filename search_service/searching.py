@@ -314,9 +314,9 @@ class SearchEngine:
             return [(s.stored_fields(int(d)), None) for d in docnums], total, facets
         n_all = int(all_words.sum())
         terms = [t for unit in plan.units for t in unit] + plan.word_terms + _scored_terms(plan.required)
-        # Only the articles that can be on this page are scored: those with all the words when
-        # they fill it (most searches), else every match.
-        scores = ds.bm25(terms, deadline=deadline, within=all_words if offset + size <= n_all else some_words)
+        # When the articles with all the words fill the page (most searches), only they are
+        # scored; else every match is, with the terms' scores kept for the next search.
+        scores = ds.bm25(terms, deadline=deadline, within=all_words if offset + size <= n_all else None)
         ranked: list[tuple[int, float]] = []
         if offset < n_all:
             ranked = self._reranked(s, plan, scores, all_words, offset + size, deadline)[offset:]
