@@ -68,8 +68,8 @@ def test_mark_merges_neighbours_only_across_spaces():
     assert mark(text, spans) == "<mark>bình</mark>, <mark>đẳng</mark>"
 
 
-def test_fast_pattern_finds_what_the_syllable_analysis_finds():
-    """The compiled pattern marks the same spans as analysing every syllable (the NFD path)."""
+def test_fast_patterns_find_what_the_syllable_analysis_finds():
+    """The compiled patterns mark the same spans as analysing every syllable (the NFD path)."""
     import gzip
     import json
     import random
@@ -90,3 +90,4 @@ def test_fast_pattern_finds_what_the_syllable_analysis_finds():
         for text in rng.sample(texts, 5):
             expected = [(a, b) for _, a, b, s in syllables(text) if fold(s) in folded]
             assert [(a, b) for a, b, _ in find_matches(text, chosen)] == expected, (folded, text[:80])
+
