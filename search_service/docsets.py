@@ -368,6 +368,7 @@ class DocSets:
         Past ``deadline`` (a time.monotonic() moment) the remaining terms are left out.
         """
         ids_parts, score_parts = [], []
+        wanted = np.flatnonzero(within) if within is not None else None
         for fieldname, text, weight in terms:
             if deadline is not None and time.monotonic() > deadline:
                 break
@@ -376,7 +377,7 @@ class DocSets:
                 continue
             cached = entry.scores is not None and entry.scores[0] == (k1, b)
             if within is not None:
-                keep = within[entry.ids]
+                keep = _present(entry.ids, wanted) if wanted.size * 32 < entry.ids.size else within[entry.ids]
                 ids = entry.ids[keep]
                 if cached:
                     scores = entry.scores[1][keep]  # type: ignore[index]
@@ -432,6 +433,15 @@ class DocSets:
             self._columns[fieldname] = values
         return values
 
+    def dated(self) -> np.ndarray:
+        """Mask of the articles that have a publication date (undated ones hold the column default)."""
+        values = self._columns.get("dated")
+        if values is None:
+            years = self.column("year")
+            values = self._columns["dated"] = (years >= 1000) & (years <= 9999)
+            values.flags.writeable = False  # shared by every search on this searcher
+        return values
+
     def codes(self, fieldname: str) -> tuple[np.ndarray, list]:
         """A text column as (integer code per document, label per code)."""
         if fieldname not in self._labels:
@@ -461,6 +471,14 @@ class DocSets:
             return {int(v): int(n) for v, n in zip(found, counts, strict=True)}
         counts = np.bincount(values - low)  # years: a small range, counted without sorting
         return {low + int(i): int(counts[i]) for i in np.flatnonzero(counts)}
+
+
+def _present(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where the ``wanted`` documents stand in a term's sorted ``ids`` (those that have it): a
+    binary search each, cheaper than a mask look-up per posting when they are few."""
+    at = np.searchsorted(ids, wanted)
+    at = at[at < ids.size]
+    return at[ids[at] == wanted[: at.size]]
 
 
 def _int64_array(values: Iterable[int]) -> np.ndarray:

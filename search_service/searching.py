@@ -32,7 +32,7 @@ from .docsets import DocSets
 from .errors import ArticleNotFound, IndexCorrupt, SearchServiceError
 from .highlight import highlight_title, snippet, terms_for
 from .postlists import PostingsMissing
-from .query import QueryPlan, SearchRequest, analyze_syllables, build_plan
+from .query import QueryPlan, SearchRequest, Syllable, analyze_syllables, build_plan
 from .schema import SCHEMA_VERSION, stored_to_article
 from .store import IndexStore
 
@@ -229,7 +229,7 @@ class SearchEngine:
         if plan.date_range is not None:
             start, end = plan.date_range
             moments = ds.column("published_at")
-            allowed &= _dated(ds)
+            allowed &= ds.dated()
             if start is not None:
                 allowed &= moments >= datetime_to_long(start)
             if end is not None:
@@ -245,7 +245,7 @@ class SearchEngine:
         for i in order:
             if units and self._late(deadline):
                 break
-            units.append(ds.any_of(plan.units[i]))
+            units.append(ds.any_of(_implied(plan.units[i], plan.syllables[i])))
             optional.append(bool(plan.optional) and plan.optional[i])
         required: list[np.ndarray] = []
         for q in plan.required:
@@ -301,7 +301,7 @@ class SearchEngine:
         deadline = time.monotonic() + self.time_budget
         _allowed, all_words, some_words = self._masks(s, ds, plan, deadline)
         total = int(some_words.sum())
-        years = ds.count_values("year", some_words & _dated(ds))
+        years = ds.count_values("year", some_words & ds.dated())
         facets = {
             "section": _by_count({k: v for k, v in ds.count_by("section", some_words).items() if k}),
             "year": {str(y): n for y, n in sorted(years.items(), reverse=True)},
@@ -458,7 +458,7 @@ class SearchEngine:
         with self.searcher() as s:
             ds = self._local.handle.docsets
             sections = ds.count_by("section", ds.live)
-            dated = ds.live & _dated(ds)
+            dated = ds.live & ds.dated()
             moments = ds.column("published_at")[dated]
             first = last = None
             if moments.size:
@@ -498,10 +498,13 @@ def _starts_sequence(title: str, typed: list[tuple[str, bool]]) -> bool:
     return False
 
 
-def _dated(ds: DocSets) -> np.ndarray:
-    """Mask of the articles that have a publication date (undated ones hold the column default)."""
-    years = ds.column("year")
-    return (years >= 1000) & (years <= 9999)
+def _implied(unit: list[tuple[str, str, float]], syllable: Syllable) -> list[tuple[str, str, float]]:
+    """The terms of a syllable's unit whose articles are all of the unit's: an accented
+    syllable's exact form stands where its folded form is indexed too, so the folded terms
+    find every article (half the work of building the mask)."""
+    if not syllable.accented:
+        return unit
+    return [term for term in unit if term[1] == syllable.folded] or unit
 
 
 def _key_terms(ds: DocSets, schema: Schema, fieldname: str, text: str, number: int) -> list[str]:
@@ -522,7 +525,7 @@ def _by_date(ds: DocSets, mask: np.ndarray, newest: bool) -> np.ndarray:
     """Document numbers of ``mask``, by publication date (undated last), ties by document number."""
     docnums = np.flatnonzero(mask)
     moments = ds.column("published_at")[docnums]
-    undated = ~_dated(ds)[docnums]
+    undated = ~ds.dated()[docnums]
     order = np.lexsort((docnums, -moments if newest else moments, undated))
     return docnums[order]
 

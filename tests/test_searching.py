@@ -388,3 +388,27 @@ def test_found_in_agrees_with_isin():
         assert _found_in(values, sorted_values).tolist() == np.isin(values, sorted_values).tolist()
     edge = np.array([0, 199, 200, 500])
     assert _found_in(edge, np.array([0, 200])).tolist() == [True, False, True, False]
+
+
+def test_bm25_within_a_mask_scores_those_articles_as_the_whole_index_does(engine: SearchEngine):
+    """Scoring only some articles (the page's candidates) gives them exactly their full scores,
+    by a mask look-up per posting or, when they are few, a binary search each."""
+    import numpy as np
+
+    from search_service.docsets import _present
+
+    with engine.searcher():
+        ds = engine._local.handle.docsets
+        terms = [("text", w, 1.0) for w in ("của", "và", "ha", "noi")]
+        terms += [("title", "ha", 2.5), ("words", "hà_nội", 0.5)]
+        full = ds.bm25(terms)
+        assert (full > 0).sum() > 50
+        rng = np.random.default_rng(1)
+        for share in (0.5, 0.01, 0.0):
+            within = (rng.random(ds.size) < share) & ds.live
+            within[np.flatnonzero(full)[:1]] = share > 0
+            part = ds.bm25(terms, within=within)
+            assert np.array_equal(part[within], full[within])
+            assert not part[~within].any()
+    ids = np.array([2, 5, 9, 40], dtype=np.int32)
+    assert ids[_present(ids, np.array([0, 5, 9, 41, 50]))].tolist() == [5, 9]
