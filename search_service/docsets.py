@@ -203,12 +203,17 @@ class DocSets:
             where.append(found)
             if found < 0:
                 continue
-            ids, tfs = part.pf.postings(found)
+            ids, tfs = part.pf.postings(found, np.float32)
             if ids.size:
-                ids_parts.append(ids + np.int32(part.offset))
+                if part.offset:
+                    ids += np.int32(part.offset)
+                ids_parts.append(ids)
                 tf_parts.append(tfs)
         if ids_parts:
-            entry = _Term(np.concatenate(ids_parts), np.concatenate(tf_parts).astype(np.float32), where)
+            # No copies beyond the conversions: a term read afresh costs about half as much.
+            one = len(ids_parts) == 1
+            ids = ids_parts[0] if one else np.concatenate(ids_parts)
+            entry = _Term(ids, tf_parts[0] if one else np.concatenate(tf_parts), where)
         else:
             entry = _Term(np.zeros(0, np.int32), np.zeros(0, np.float32), where)
         self._terms[key] = entry

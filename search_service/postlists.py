@@ -233,10 +233,10 @@ class PostingsFile:
         i = int(np.searchsorted(self.keys, np.uint64(key)))
         return i if i < self.keys.size and int(self.keys[i]) == key else -1
 
-    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        """(document numbers, frequencies) of a term, as int32."""
+    def postings(self, term: int, tf_dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers as int32, frequencies as ``tf_dtype``) of a term."""
         a, b = int(self.post[term]), int(self.post[term + 1])
-        return self._array("ids", a, b).astype(np.int32), self._array("tfs", a, b).astype(np.int32)
+        return self._array("ids", a, b).astype(np.int32), self._array("tfs", a, b).astype(tf_dtype)
 
     def positions_at(self, term: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """The positions of some of a term's postings, back to back; ``starts``/``ends`` (sorted)
