@@ -328,3 +328,12 @@ def test_positions_far_apart_are_read_one_posting_at_a_time_and_agree(tmp_path: 
     assert got.tolist() == [p for d in pick.tolist() for p in positions[d]]
     whole = pf.positions_at(term, starts[:3], ends[:3])  # the one-read path
     assert whole.tolist() == positions[0] + positions[1] + positions[2]
+
+
+def test_prefix_sums_are_the_running_sum_at_the_asked_places():
+    from search_service.docsets import _prefix_sums
+
+    values = np.array([3, 1, 4, 1, 5, 9, 2, 6], dtype=np.float32)
+    running = np.concatenate([[0], np.cumsum(values)]).astype(np.int64)
+    for at in ([0], [8], [0, 8], [1, 2, 3], [0, 4, 5, 7, 8], [], [6]):
+        assert _prefix_sums(values, np.array(at, dtype=np.int64)).tolist() == running[at].tolist()
