@@ -412,3 +412,29 @@ def test_bm25_within_a_mask_scores_those_articles_as_the_whole_index_does(engine
             assert not part[~within].any()
     ids = np.array([2, 5, 9, 40], dtype=np.int32)
     assert ids[_present(ids, np.array([0, 5, 9, 41, 50]))].tolist() == [5, 9]
+
+
+def test_densest_is_the_best_window_of_each_document():
+    """Per document, the largest weight sum of distinct words found within the window, by brute force."""
+    import numpy as np
+
+    from search_service.searching import _densest
+
+    rng = np.random.default_rng(7)
+    n_docs, window = 6, 5
+    occurrences, weights = [], [1.0, 2.5, 0.5]
+    for _ in weights:
+        docs = rng.integers(0, n_docs, 12)
+        positions = rng.integers(0, 30, 12)
+        occurrences.append(np.unique((docs << 32) + positions))
+    expected = np.zeros(n_docs)
+    for d in range(n_docs):
+        for end in range(40):
+            inside = [
+                w for found, w in zip(occurrences, weights, strict=True)
+                if any((f >> 32) == d and end - window < (f & 0xFFFFFFFF) <= end for f in found.tolist())
+            ]
+            at_end = any(int(f) == (d << 32) + end for found in occurrences for f in found)
+            if at_end:
+                expected[d] = max(expected[d], sum(inside))
+    assert np.allclose(_densest(occurrences, weights, window, n_docs), expected)
