@@ -34,6 +34,7 @@ from .postlists import (
 CACHE_BYTES = 64 * 1024 * 1024
 #: Bytes of whole-index term arrays a searcher keeps (the terms of recent queries).
 TERM_CACHE_BYTES = 64 * 1024 * 1024
+FEW_LABELS = 32  # a text column with at most this many values (sections) keeps a mask per value
 
 
 class _SegmentCache:
@@ -176,6 +177,7 @@ class DocSets:
         self._columns: dict[str, np.ndarray] = {}
         self._labels: dict[str, list] = {}
         self._averages: dict[str, float] = {}
+        self._label_masks: dict[str, list[np.ndarray]] = {}
         self._terms: OrderedDict[tuple[str, str], _Term] = OrderedDict()
         self._terms_bytes = 0
         self.offsets = np.array([part.offset for part in self.parts] + [self.size], dtype=np.int64)
@@ -457,7 +459,16 @@ class DocSets:
     def count_by(self, fieldname: str, mask: np.ndarray) -> dict:
         """{label: number of masked documents} for a text column."""
         codes, labels = self.codes(fieldname)
-        counts = np.bincount(codes[mask], minlength=len(labels))
+        if len(labels) <= FEW_LABELS:
+            # One mask per label, kept: an AND and a count each, about 5 times faster than
+            # picking the masked codes out when the mask holds many documents (the facets of a
+            # search for common words).
+            per_label = self._label_masks.get(fieldname)
+            if per_label is None:
+                per_label = self._label_masks[fieldname] = [codes == i for i in range(len(labels))]
+            counts = [np.count_nonzero(mask & m) for m in per_label]
+        else:
+            counts = np.bincount(codes[np.flatnonzero(mask)], minlength=len(labels)).tolist()
         return {labels[i]: int(n) for i, n in enumerate(counts) if n}
 
     def count_values(self, fieldname: str, mask: np.ndarray) -> dict:

@@ -438,3 +438,22 @@ def test_densest_is_the_best_window_of_each_document():
             if at_end:
                 expected[d] = max(expected[d], sum(inside))
     assert np.allclose(_densest(occurrences, weights, window, n_docs), expected)
+
+
+@pytest.mark.parametrize("few_labels", [0, 32])
+def test_section_counts_agree_with_the_stored_sections(engine: SearchEngine, few_labels: int, monkeypatch):
+    """Facet counts (a mask per section, or picking the masked codes out) are the stored sections' counts."""
+    from collections import Counter
+
+    import numpy as np
+
+    from search_service import docsets
+
+    monkeypatch.setattr(docsets, "FEW_LABELS", few_labels)
+    with engine.searcher() as s:
+        ds = engine._local.handle.docsets
+        ds._label_masks.clear()
+        mask = ds.live & (np.random.default_rng(2).random(ds.size) < 0.4)
+        expected = Counter(s.stored_fields(int(d)).get("section") or "" for d in np.flatnonzero(mask))
+        assert ds.count_by("section", mask) == {k: v for k, v in expected.items() if v}
+        assert len(expected) > 2
