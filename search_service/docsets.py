@@ -34,7 +34,7 @@ from .postlists import (
 CACHE_BYTES = 64 * 1024 * 1024
 #: Bytes of whole-index term arrays a searcher keeps (the terms of recent queries).
 TERM_CACHE_BYTES = 64 * 1024 * 1024
-FEW_LABELS = 32  # a text column with at most this many values (sections) keeps a mask per value
+FEW_LABELS = 32  # a column with at most this many values (sections, years) keeps a mask per value
 
 
 class _SegmentCache:
@@ -177,7 +177,7 @@ class DocSets:
         self._columns: dict[str, np.ndarray] = {}
         self._labels: dict[str, list] = {}
         self._averages: dict[str, float] = {}
-        self._label_masks: dict[str, list[np.ndarray]] = {}
+        self._code_masks: dict[str, list[np.ndarray]] = {}
         self._terms: OrderedDict[tuple[str, str], _Term] = OrderedDict()
         self._terms_bytes = 0
         self.offsets = np.array([part.offset for part in self.parts] + [self.size], dtype=np.int64)
@@ -459,29 +459,30 @@ class DocSets:
     def count_by(self, fieldname: str, mask: np.ndarray) -> dict:
         """{label: number of masked documents} for a text column."""
         codes, labels = self.codes(fieldname)
-        if len(labels) <= FEW_LABELS:
-            # One mask per label, kept: an AND and a count each, about 5 times faster than
-            # picking the masked codes out when the mask holds many documents (the facets of a
-            # search for common words).
-            per_label = self._label_masks.get(fieldname)
-            if per_label is None:
-                per_label = self._label_masks[fieldname] = [codes == i for i in range(len(labels))]
-            counts = [np.count_nonzero(mask & m) for m in per_label]
-        else:
-            counts = np.bincount(codes[np.flatnonzero(mask)], minlength=len(labels)).tolist()
-        return {labels[i]: int(n) for i, n in enumerate(counts) if n}
+        counts = self._count_codes(fieldname, codes, len(labels), mask)
+        return {labels[i]: n for i, n in enumerate(counts) if n}
 
     def count_values(self, fieldname: str, mask: np.ndarray) -> dict:
-        """{value: number of masked documents} for a numeric column."""
-        values = self.column(fieldname)[mask]
-        if not values.size:
-            return {}
-        low, high = int(values.min()), int(values.max())
-        if high - low > 1_000_000:
-            found, counts = np.unique(values, return_counts=True)
-            return {int(v): int(n) for v, n in zip(found, counts, strict=True)}
-        counts = np.bincount(values - low)  # years: a small range, counted without sorting
-        return {low + int(i): int(counts[i]) for i in np.flatnonzero(counts)}
+        """{value: number of masked documents} for a numeric column (years: a few values)."""
+        key = "values:" + fieldname
+        if key not in self._labels:
+            found, codes = np.unique(self.column(fieldname), return_inverse=True)
+            self._columns[key] = codes.astype(np.int32)
+            self._labels[key] = [int(v) for v in found]
+        values = self._labels[key]
+        counts = self._count_codes(key, self._columns[key], len(values), mask)
+        return {values[i]: n for i, n in enumerate(counts) if n}
+
+    def _count_codes(self, key: str, codes: np.ndarray, n_codes: int, mask: np.ndarray) -> list[int]:
+        """How many masked documents have each code."""
+        if n_codes <= FEW_LABELS:
+            # One mask per code, kept: an AND and a count each, about 5 times faster than picking
+            # the masked codes out when the mask holds many documents (a search for common words).
+            per_code = self._code_masks.get(key)
+            if per_code is None:
+                per_code = self._code_masks[key] = [codes == i for i in range(n_codes)]
+            return [int(np.count_nonzero(mask & m)) for m in per_code]
+        return np.bincount(codes[np.flatnonzero(mask)], minlength=n_codes).tolist()
 
 
 def _prefix_sums(values: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -442,7 +442,7 @@ def test_densest_is_the_best_window_of_each_document():
 
 @pytest.mark.parametrize("few_labels", [0, 32])
 def test_section_counts_agree_with_the_stored_sections(engine: SearchEngine, few_labels: int, monkeypatch):
-    """Facet counts (a mask per section, or picking the masked codes out) are the stored sections' counts."""
+    """Facet counts (a mask per value, or picking the masked codes out) are the stored sections' and years'."""
     from collections import Counter
 
     import numpy as np
@@ -452,8 +452,11 @@ def test_section_counts_agree_with_the_stored_sections(engine: SearchEngine, few
     monkeypatch.setattr(docsets, "FEW_LABELS", few_labels)
     with engine.searcher() as s:
         ds = engine._local.handle.docsets
-        ds._label_masks.clear()
+        ds._code_masks.clear()
         mask = ds.live & (np.random.default_rng(2).random(ds.size) < 0.4)
         expected = Counter(s.stored_fields(int(d)).get("section") or "" for d in np.flatnonzero(mask))
         assert ds.count_by("section", mask) == {k: v for k, v in expected.items() if v}
         assert len(expected) > 2
+        dated = mask & ds.dated()
+        years = Counter(int(s.stored_fields(int(d))["published"][:4]) for d in np.flatnonzero(dated))
+        assert ds.count_values("year", dated) == dict(years) and len(years) > 1
