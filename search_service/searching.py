@@ -603,7 +603,10 @@ def _by_doc(docs: np.ndarray, bonus: np.ndarray) -> dict[int, float]:
 def _densest(occurrences: list[np.ndarray], weights: list[float], window: int, n_docs: int) -> np.ndarray:
     """Per document: the largest idf sum of distinct query words found together within ``window``
     positions (``occurrences``: each word's document-rank << 32 | position, sorted)."""
-    events = np.unique(np.concatenate(occurrences)) if occurrences else np.zeros(0, dtype=np.int64)
+    events = np.concatenate(occurrences) if occurrences else np.zeros(0, dtype=np.int64)
+    # Sorted, without repeats (np.unique hashes int64 arrays: 15 times slower at these sizes).
+    events.sort()
+    events = events[np.concatenate(([True], events[1:] != events[:-1]))] if events.size else events
     if not events.size:
         return np.zeros(n_docs)
     # At each occurrence, the words seen in the window that ends there (same document: the high
