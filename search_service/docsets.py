@@ -265,9 +265,7 @@ class DocSets:
         nothing = np.zeros(0, dtype=np.int64)
         if not wanted.size or not entry.ids.size:
             return nothing, nothing
-        k = np.searchsorted(entry.ids, wanted)
-        k = k[k < entry.ids.size]
-        k = k[entry.ids[k] == wanted[: k.size]]  # wanted is sorted: the ones past the end are cut off
+        k = _present(entry.ids, wanted)
         if not k.size:
             return nothing, nothing
         # Where each wanted posting's positions start among the term's (sums of the frequencies
@@ -506,10 +504,10 @@ def _prefix_sums(values: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def _present(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Where the ``wanted`` documents stand in a term's sorted ``ids`` (those that have it): a
-    binary search each, cheaper than a mask look-up per posting when they are few."""
+    """Where the (sorted) ``wanted`` documents stand in a term's sorted ``ids`` (those that have
+    it): a binary search each, cheaper than a mask look-up per posting when they are few."""
     at = np.searchsorted(ids, wanted)
-    at = at[at < ids.size]
+    at = at[at < ids.size]  # wanted is sorted: the ones past the end are the last ones
     return at[ids[at] == wanted[: at.size]]
 
 
