@@ -72,6 +72,7 @@ KNOBS = (
     "PHRASE_SLOP",
     "WORD_WEIGHT",
     "STOP_WORDS_OPTIONAL",
+    "ALL_WORDS_FIRST_MIN",
     "NEAR_WEIGHT",
     "NEAR_WINDOW",
 )
@@ -495,7 +496,6 @@ def set_knobs(assignments: Iterable[str]) -> dict[str, float]:
 
 #: Ranking changes that the knobs cannot express, prototyped by wrapping the engine's internals.
 VARIANTS = {
-    "rank-together": "one list ordered by score, instead of all-words matches first, then some-words",
     "skip-compound-pairs": "no proximity bonus for a syllable pair that pyvi joins into one query word",
 }
 
@@ -507,18 +507,7 @@ def apply_variants(names: Iterable[str]) -> None:
     from search_service import searching
 
     for name in names:
-        if name == "rank-together":
-            masks = searching.SearchEngine._masks
-
-            def together(
-                self: Any, s: Any, ds: Any, plan: Any, deadline: Any = None, _masks: Callable = masks
-            ) -> tuple:
-                """All matches in the first tier: ranked by score alone."""
-                allowed, _all_words, some = _masks(self, s, ds, plan, deadline)
-                return allowed, some, some
-
-            searching.SearchEngine._masks = together
-        elif name == "skip-compound-pairs":
+        if name == "skip-compound-pairs":
             bonus = searching._phrase_bonus
 
             def skip_compounds(

@@ -4,8 +4,9 @@ Syntax: plain words; ``"exact phrase"``; ``-word`` / ``-"phrase"`` to exclude; `
 ``title:``, ``tag:``, ``author:`` prefixes. Anything malformed (an unclosed quote, a lone ``-``,
 ``title:`` with nothing after it) is read as plain words: a query never fails to parse.
 
-Ranking plan, for relevance order (carried out in searching.py): articles with every plain word
-come first, articles with only some of them follow. Within each, title matches weigh more than
+Ranking plan, for relevance order (carried out in searching.py): when at least a page of articles
+has every plain word, they come first and articles with only some of them follow; when fewer do
+(a question, a paraphrase), all matches are ranked by score together. Title matches weigh more than
 body matches, exact diacritics more than folded ones, and the words standing together and
 pyvi's segmented words lift the best matches. Filters (section, tag, author, dates) never change
 scores. Phrases and field clauses stay Whoosh query objects, as a small syntax tree."""
@@ -42,6 +43,7 @@ PHRASE_SLOP = 0  # typed neighbours must be neighbours in the text (1 measured l
 WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bình + đẳng)
 NEAR_WEIGHT = 1.0  # many of the typed words within NEAR_WINDOW positions of one another (XQuAD +0.004)
 NEAR_WINDOW = 12
+ALL_WORDS_FIRST_MIN = 10  # this many articles with every word (a page) come first; fewer: all ranked by score
 STOP_WORDS_OPTIONAL = 0  # 1: "all the words" means all but function and question words (của, là, gì)
 
 FIELD_PREFIXES = ("title", "tag", "author")

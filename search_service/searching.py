@@ -313,10 +313,14 @@ class SearchEngine:
             docnums = _by_date(ds, some_words, newest=request.sort != "oldest")[offset : offset + size]
             return [(s.stored_fields(int(d)), None) for d in docnums], total, facets
         n_all = int(all_words.sum())
+        if n_all < knobs.ALL_WORDS_FIRST_MIN:
+            # Few articles have every word (a question, a paraphrase): putting them first would
+            # rank weak complete matches above strong partial ones, so all are ranked together.
+            all_words, n_all = some_words, total
         terms = [t for unit in plan.units for t in unit] + plan.word_terms + _scored_terms(plan.required)
         # When the articles with all the words fill the page (most searches), only they are
         # scored; else every match is, with the terms' scores kept for the next search.
-        scores = ds.bm25(terms, deadline=deadline, within=all_words if offset + size <= n_all else None)
+        scores = ds.bm25(terms, deadline=deadline, within=all_words if offset + size <= n_all < total else None)
         ranked: list[tuple[int, float]] = []
         if offset < n_all:
             ranked = self._reranked(s, plan, scores, all_words, offset + size, deadline)[offset:]

@@ -136,9 +136,8 @@ def test_headline_ties(ev):
 def test_prototype_variants_run(ev, tmp_path, monkeypatch):
     from search_service import searching
 
-    monkeypatch.setattr(searching.SearchEngine, "_masks", searching.SearchEngine._masks)
     monkeypatch.setattr(searching, "_phrase_bonus", searching._phrase_bonus)
-    ev.apply_variants(["rank-together", "skip-compound-pairs"])
+    ev.apply_variants(["skip-compound-pairs"])
     engine = ev.ServiceEngine(jobs=1, cache_dir=tmp_path)
     engine.build(TINY)
     try:

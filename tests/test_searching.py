@@ -67,15 +67,69 @@ def test_tone_placement_variants_match(engine):
         assert ids(search(engine, q=q))[0] == "fx-4"
 
 
-def test_all_words_rank_before_some_words_and_pages_are_never_empty(engine):
+def test_an_unknown_word_does_not_empty_the_page(engine):
     page = search(engine, q="bình đẳng giới xyzzyqq", size=50)
-    assert page.total > 0  # an unknown word does not empty the page
     full = search(engine, q="bình đẳng giới", size=50)
-    all_words = set(ids(full))
-    # every article that has all of the known words comes before any that has only some
+    assert page.total == full.total > 0
+    assert "fx-1" in ids(page)[:3]
+
+
+def _filler(i: int) -> dict:
+    return {"id": f"filler-{i}", "title": f"Tin thời tiết số {i}", "body": "Trời nắng ráo, gió nhẹ. " * (i % 3 + 1)}
+
+
+#: A weak match of every word of "tàu ngầm hạt nhân" (the words apart, once each, in a long body).
+_SCATTERED = (
+    "Con tàu cập bến sau nhiều ngày trên biển. Mạch nước ngầm dưới lòng đất vẫn đầy. "
+    "Cuộc họp bàn về năng lượng hạt giống và điện nhân tạo kéo dài đến chiều. "
+)
+
+
+@pytest.fixture(scope="module")
+def tier_engine(tmp_path_factory: pytest.TempPathFactory):
+    """Complete-but-weak and partial-but-strong matches, with and without a page of complete ones."""
+    records = [_filler(i) for i in range(30)]
+    # "tàu ngầm hạt nhân": a page and more of weak complete matches, and one strong partial match.
+    records += [
+        {"id": f"sub-all-{i}", "title": f"Bản tin chiều {i}", "body": _SCATTERED * (2 + i % 3)} for i in range(12)
+    ]
+    records.append({"id": "sub-some", "title": "Tàu ngầm", "body": "Tàu ngầm lặn sâu. Tàu ngầm nổi lên. " * 3})
+    # "chim cánh cụt ở nam cực": one weak complete match, and one strong partial match.
+    records.append(
+        {
+            "id": "bird-all",
+            "title": "Du lịch mùa hè",
+            "body": "Đàn chim bay qua. Cánh đồng lúa chín. Con đường cụt ở phía nam. Thời tiết cực nóng. " * 4,
+        }
+    )
+    records.append({"id": "bird-some", "title": "Chim cánh cụt", "body": "Chim cánh cụt sống thành đàn. " * 4})
+    root = tmp_path_factory.mktemp("tiers")
+    store = IndexStore(root / "index")
+    ingest(store, read_paths([str(write_jsonl(root / "tiers.jsonl", records))]), jobs=1)
+    eng = SearchEngine(store)
+    yield eng
+    eng.close()
+
+
+def test_a_page_of_articles_with_every_word_comes_before_stronger_partial_matches(tier_engine):
+    complete = {f"sub-all-{i}" for i in range(12)}
+    page = search(tier_engine, q="tàu ngầm hạt nhân", size=20)
     order = ids(page)
-    first_partial = next((i for i, h in enumerate(order) if h not in all_words), len(order))
-    assert set(order[:first_partial]) <= all_words
+    assert page.total == 13 and set(order[:12]) == complete and order[12] == "sub-some"
+    scores = {h.id: h.score for h in page.results}
+    assert scores["sub-some"] > max(scores[i] for i in complete)  # its place is the tier's doing
+    # Pages follow on across the tiers.
+    second = ids(search(tier_engine, q="tàu ngầm hạt nhân", size=10, page=2))
+    assert second == order[10:13]
+
+
+def test_with_few_articles_with_every_word_all_matches_rank_by_score(tier_engine, monkeypatch):
+    order = ids(search(tier_engine, q="chim cánh cụt ở nam cực"))
+    assert order[:2] == ["bird-some", "bird-all"]
+    # The knob at 1: any article with every word comes first, however weak.
+    monkeypatch.setattr("search_service.query.ALL_WORDS_FIRST_MIN", 1)
+    again = tier_engine.search(parse_request({"q": "chim cánh cụt ở nam cực"}), use_cache=False)
+    assert ids(again)[:2] == ["bird-all", "bird-some"]
 
 
 def test_words_standing_together_rank_higher(engine):
