@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .config import Settings
+from .config import ConfigError, Settings
 from .errors import BadQuery, IndexLocked, IndexMissing, SearchServiceError
 
 EXIT_ERROR = 1
@@ -339,9 +339,10 @@ def search(
             },
             {"section": list(section), "tag": list(tag)},
         )
-    except BadQuery as exc:
+        settings = Settings.from_env()
+    except (BadQuery, ConfigError) as exc:
         raise CommandError(str(exc), 2) from None
-    engine = SearchEngine(_store(index_dir))
+    engine = SearchEngine(_store(index_dir), freshness_days=settings.freshness_days)
     try:
         result = engine.search(request)
     except SearchServiceError as exc:
@@ -375,7 +376,6 @@ def search(
 @click.option("--timeout", type=click.IntRange(1, 3600), default=None, help="Seconds before a stuck worker restarts.")
 def serve(index_dir: str, host: str | None, port: int | None, workers: int | None, timeout: int | None) -> None:
     """Serve the search page and the JSON API with gunicorn."""
-    from .config import ConfigError
     from .serving import run_gunicorn
 
     try:

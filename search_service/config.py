@@ -26,6 +26,9 @@ class Settings:
     time_budget_ms: int = _setting(  # type: ignore[assignment]
         2000, "SEARCH_TIME_BUDGET_MS", "milliseconds a search may spend before answering with what it found"
     )
+    freshness_days: int = _setting(  # type: ignore[assignment]
+        0, "SEARCH_FRESHNESS_DAYS", "half-life in days of a lift for recent articles in relevance order (0: off)"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

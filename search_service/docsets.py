@@ -450,6 +450,15 @@ class DocSets:
             values.flags.writeable = False  # shared by every search on this searcher
         return values
 
+    def newest(self) -> int | None:
+        """Publication moment of the newest live dated article (the column's units), None if none."""
+        if "newest" not in self._columns:
+            dated = self.dated() & self.live
+            moments = self.column("published_at")
+            self._columns["newest"] = np.array([moments[dated].max() if dated.any() else -1])
+        value = int(self._columns["newest"][0])
+        return None if value < 0 else value
+
     def codes(self, fieldname: str) -> tuple[np.ndarray, list]:
         """A text column as (integer code per document, label per code)."""
         if fieldname not in self._labels:

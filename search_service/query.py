@@ -44,6 +44,7 @@ WORD_WEIGHT = 0.5  # pyvi's segmented word matches (bình_đẳng, not just bìn
 NEAR_WEIGHT = 1.0  # many of the typed words within NEAR_WINDOW positions of one another (XQuAD +0.004)
 NEAR_WINDOW = 12
 ALL_WORDS_FIRST_MIN = 10  # this many articles with every word (a page) come first; fewer: all ranked by score
+FRESHNESS_WEIGHT = 1.0  # with a freshness half-life set: the newest articles weigh up to 1 + this times as much
 STOP_WORDS_OPTIONAL = 0  # 1: "all the words" means all but function and question words (của, là, gì)
 
 FIELD_PREFIXES = ("title", "tag", "author")

@@ -41,6 +41,7 @@ MAX_PREFIX_TERMS = 32  # indexed words an unfinished last word of a suggestion m
 SUGGEST_CHECKED = 200  # newest candidate headlines read to find the words in the order typed
 RERANK_DEPTH = 100  # top matches re-scored with the phrase and word evidence
 TIME_BUDGET = 2.0  # seconds one search may spend matching before it answers with what it has
+MICROSECONDS_PER_DAY = 86_400 * 10**6  # the unit of the published_at column (Whoosh's datetime longs)
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,15 @@ class SearchEngine:
     """Searches, article look-ups, related articles, suggestions and stats over one index."""
 
     def __init__(
-        self, store: IndexStore, cache_size: int = RESULT_CACHE_SIZE, time_budget: float = TIME_BUDGET
+        self,
+        store: IndexStore,
+        cache_size: int = RESULT_CACHE_SIZE,
+        time_budget: float = TIME_BUDGET,
+        freshness_days: float = 0.0,
     ) -> None:
         self.store = store
         self.time_budget = time_budget
+        self.freshness_days = freshness_days  # half-life of the lift for recent articles; 0: off
         self._local = threading.local()
         self._handles: list[_Handle] = []
         self._handles_lock = threading.Lock()
@@ -344,10 +350,14 @@ class SearchEngine:
         scored.sort(key=lambda pair: (-pair[1], pair[0]))
         # The same re-scored window for every page, so pages follow on; deep pages keep BM25's order.
         window, rest = scored[:RERANK_DEPTH], scored[RERANK_DEPTH:]
+        ds = self._local.handle.docsets
         if len(plan.syllables) > 1 and not self._late(deadline):
-            extra = _phrase_bonus(self._local.handle.docsets, plan, sorted(d for d, _ in window), deadline)
+            extra = _phrase_bonus(ds, plan, sorted(d for d, _ in window), deadline)
             window = [(d, score + extra.get(d, 0.0)) for d, score in window]
-            window.sort(key=lambda pair: (-pair[1], pair[0]))
+        if self.freshness_days > 0:
+            lift = _freshness(ds, np.array([d for d, _ in window], dtype=np.int64), self.freshness_days)
+            window = [(d, score * float(f)) for (d, score), f in zip(window, lift, strict=True)]
+        window.sort(key=lambda pair: (-pair[1], pair[0]))
         return (window + rest)[:n]
 
     def _hit(self, stored: dict, score: float | None, terms: list) -> Hit:
@@ -589,6 +599,17 @@ def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: fl
             best = _densest(found, [idf[f] for f in distinct], knobs.NEAR_WINDOW, docs.size)
             bonus += knobs.NEAR_WEIGHT * weight * best
     return _by_doc(docs, bonus)
+
+
+def _freshness(ds: DocSets, docnums: np.ndarray, half_life_days: float) -> np.ndarray:
+    """Per document: 1 + FRESHNESS_WEIGHT x 0.5 ** (age / half-life), the age counted back from the
+    newest dated article in the index (on a live site, about now); undated articles: 1."""
+    newest = ds.newest()
+    if newest is None or not docnums.size:
+        return np.ones(docnums.size)
+    age_days = np.maximum(newest - ds.column("published_at")[docnums], 0) / MICROSECONDS_PER_DAY
+    lift = 1.0 + knobs.FRESHNESS_WEIGHT * np.exp2(-age_days / half_life_days)
+    return np.where(ds.dated()[docnums], lift, 1.0)
 
 
 def _found_in(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:

@@ -46,6 +46,7 @@ class _Application(BaseApplication):
                 "INDEX_DIR": self.settings.index_dir,
                 "CACHE_SIZE": self.settings.cache_size,
                 "TIME_BUDGET_MS": self.settings.time_budget_ms,
+                "FRESHNESS_DAYS": self.settings.freshness_days,
             }
         )
 

@@ -132,6 +132,28 @@ def test_bad_search_parameters_are_usage_errors(runner, tmp_path: Path):
     assert result.exit_code == 2 and "size" in result.output
 
 
+def test_search_lifts_recent_articles_when_a_freshness_half_life_is_set(runner, tmp_path: Path, monkeypatch):
+    ix = str(tmp_path / "ix")
+    same = {"title": "Giá xăng tăng", "body": "Giá xăng tăng từ chiều nay."}
+    records = [
+        {"id": "old", **same, "published": "2020-05-01T08:00:00+07:00"},
+        {"id": "new", **same, "published": "2024-05-31T08:00:00+07:00"},
+    ]
+    run(runner, "index", str(write_jsonl(tmp_path / "a.jsonl", records)), "--index-dir", ix, "--jobs", "1")
+
+    def order() -> list[str]:
+        result = run(runner, "search", "giá xăng", "--json", "--index-dir", ix)
+        assert result.exit_code == 0, result.output
+        return [h["id"] for h in json.loads(result.output)["results"]]
+
+    assert order() == ["old", "new"]  # equal scores: index order
+    monkeypatch.setenv("SEARCH_FRESHNESS_DAYS", "30")
+    assert order() == ["new", "old"]
+    monkeypatch.setenv("SEARCH_FRESHNESS_DAYS", "soon")
+    result = run(runner, "search", "giá xăng", "--index-dir", ix)
+    assert result.exit_code == 2 and "SEARCH_FRESHNESS_DAYS" in result.output and "Traceback" not in result.output
+
+
 def test_reindex_replaces_the_whole_index(runner, tmp_path: Path):
     ix = str(tmp_path / "ix")
     run(runner, "index", str(write_jsonl(tmp_path / "a.jsonl", FIXTURE_ARTICLES)), "--index-dir", ix, "--jobs", "1")

@@ -132,6 +132,56 @@ def test_with_few_articles_with_every_word_all_matches_rank_by_score(tier_engine
     assert ids(again)[:2] == ["bird-all", "bird-some"]
 
 
+_PETROL = {"title": "Giá xăng tăng", "body": "Giá xăng tăng từ chiều nay, theo liên bộ Công Thương."}
+
+
+@pytest.fixture(scope="module")
+def dated_store(tmp_path_factory: pytest.TempPathFactory) -> IndexStore:
+    """The same article at different ages (and undated), beside unrelated fillers."""
+    records = [_filler(i) for i in range(20)] + [
+        {"id": "undated", **_PETROL},
+        {"id": "years", **_PETROL, "published": "2021-05-31T08:00:00+07:00"},
+        {"id": "month", **_PETROL, "published": "2024-05-01T08:00:00+07:00"},
+        {"id": "newest", **_PETROL, "published": "2024-05-31T08:00:00+07:00"},
+    ]
+    root = tmp_path_factory.mktemp("dated")
+    store = IndexStore(root / "index")
+    ingest(store, read_paths([str(write_jsonl(root / "dated.jsonl", records))]), jobs=1)
+    return store
+
+
+def test_freshness_is_off_by_default_and_lifts_recent_articles_by_their_age(dated_store):
+    plain = SearchEngine(dated_store)
+    fresh = SearchEngine(dated_store, freshness_days=30)
+    try:
+        request = parse_request({"q": "giá xăng tăng"})
+        off = {h.id: h.score for h in plain.search(request).results}
+        assert len(set(off.values())) == 1  # the same text: the same score, whatever the date
+        page = fresh.search(request)
+        on = {h.id: h.score for h in page.results}
+        assert [h.id for h in page.results][:2] == ["newest", "month"]
+        # The newest article counts twice, one 30 days older 1.5 times, one years old or undated once.
+        base = off["newest"]
+        assert on["newest"] == pytest.approx(2 * base, rel=1e-3)
+        assert on["month"] == pytest.approx(1.5 * base, rel=2e-2)  # 30 days apart, give or take the hour
+        assert on["years"] == pytest.approx(base, rel=1e-3) and on["undated"] == pytest.approx(base, rel=1e-3)
+    finally:
+        plain.close()
+        fresh.close()
+
+
+def test_freshness_reaches_the_web_app_from_its_setting(dated_store, monkeypatch):
+    from search_service import create_app
+
+    client = create_app({"INDEX_DIR": str(dated_store.root), "FRESHNESS_DAYS": 30}).test_client()
+    data = client.get("/api/search", query_string={"q": "giá xăng tăng"}).get_json()
+    assert [h["id"] for h in data["results"]][:2] == ["newest", "month"]
+    monkeypatch.setenv("SEARCH_FRESHNESS_DAYS", "7")
+    from search_service.web import build_app
+
+    assert build_app().config["FRESHNESS_DAYS"] == 7
+
+
 def test_words_standing_together_rank_higher(engine):
     order = ids(search(engine, q="bình đẳng giới", size=50))
     assert order.index("fx-1") < 3

@@ -26,7 +26,10 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["id"] = ArticleIdConverter
     settings = Settings.from_env()
     app.config.update(
-        INDEX_DIR=settings.index_dir, CACHE_SIZE=settings.cache_size, TIME_BUDGET_MS=settings.time_budget_ms
+        INDEX_DIR=settings.index_dir,
+        CACHE_SIZE=settings.cache_size,
+        TIME_BUDGET_MS=settings.time_budget_ms,
+        FRESHNESS_DAYS=settings.freshness_days,
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -48,5 +51,6 @@ def engine() -> SearchEngine:
             IndexStore(current_app.config["INDEX_DIR"]),
             cache_size=int(current_app.config["CACHE_SIZE"]),
             time_budget=int(current_app.config["TIME_BUDGET_MS"]) / 1000,
+            freshness_days=float(current_app.config["FRESHNESS_DAYS"]),
         )
     return ext["search_engine"]
