@@ -9,6 +9,7 @@ with the term."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -272,7 +273,9 @@ class DocSets:
         # before it), and where each part's start: without a running sum over every posting.
         if len(self.parts) == 1:  # one file (a combined index): no parts to tell apart
             parts = np.zeros(k.size, dtype=np.int64)
-            present, starts, part_firsts = [0], _prefix_sums(entry.tf, k), [0]
+            pf, term = self.parts[0].pf, entry.where[0]
+            total = float(pf.pos[term + 1] - pf.pos[term])  # positions of the term: a bound on the sums
+            present, starts, part_firsts = [0], _prefix_sums(entry.tf, k, total), [0]
         else:
             bounds = entry.leaf_bounds(self.offsets)
             parts = np.searchsorted(bounds, k, side="right") - 1
@@ -500,22 +503,27 @@ class DocSets:
         return np.bincount(codes[np.flatnonzero(mask)], minlength=n_codes).tolist()
 
 
-def _prefix_sums(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+def _prefix_sums(values: np.ndarray, at: np.ndarray, total: float = math.inf) -> np.ndarray:
     """sum(values[:a]) for each ``a`` of the strictly increasing ``at``, as int64: one reduce
-    over the runs between them (4 times faster than numpy's running sum on these sizes)."""
+    over the runs between them (4 times faster than numpy's running sum on these sizes).
+
+    ``values`` are whole numbers (frequencies); with their ``total`` under 2**24 the runs are
+    summed in float32, exactly and twice as fast; otherwise in float64."""
     out = np.zeros(at.size, dtype=np.float64)
     if at.size:
         out[0] = values[: at[0]].sum(dtype=np.float64)
         if at.size > 1:
-            runs = np.add.reduceat(values[: at[-1]], at[:-1], dtype=np.float64)
-            out[1:] = out[0] + np.cumsum(runs)
-    return out.astype(np.int64)  # frequencies are whole numbers: the float sums are exact
+            exact32 = values.dtype == np.float32 and total < 2**24
+            runs = np.add.reduceat(values[: at[-1]], at[:-1], dtype=np.float32 if exact32 else np.float64)
+            out[1:] = out[0] + np.cumsum(runs, dtype=np.float64)
+    return out.astype(np.int64)  # whole numbers: the float sums are exact
 
 
 def _present(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Where the (sorted) ``wanted`` documents stand in a term's sorted ``ids`` (those that have
     it): a binary search each, cheaper than a mask look-up per posting when they are few."""
-    at = np.searchsorted(ids, wanted)
+    # In the postings' own dtype: searchsorted would otherwise convert all of ``ids`` (4x slower).
+    at = np.searchsorted(ids, wanted.astype(ids.dtype, copy=False))
     at = at[at < ids.size]  # wanted is sorted: the ones past the end are the last ones
     return at[ids[at] == wanted[: at.size]]
 
