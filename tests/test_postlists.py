@@ -336,4 +336,12 @@ def test_prefix_sums_are_the_running_sum_at_the_asked_places():
     values = np.array([3, 1, 4, 1, 5, 9, 2, 6], dtype=np.float32)
     running = np.concatenate([[0], np.cumsum(values)]).astype(np.int64)
     for at in ([0], [8], [0, 8], [1, 2, 3], [0, 4, 5, 7, 8], [], [6]):
-        assert _prefix_sums(values, np.array(at, dtype=np.int64)).tolist() == running[at].tolist()
+        for total in (float(values.sum()), float("inf")):  # float32 runs, float64 runs
+            assert _prefix_sums(values, np.array(at, dtype=np.int64), total).tolist() == running[at].tolist()
+    # Frequencies whose sums pass 2**24 (where float32 stops counting by ones) stay exact.
+    rng = np.random.default_rng(5)
+    big = rng.integers(1, 4000, 20_000).astype(np.float32)
+    at = np.sort(rng.choice(20_000, 50, replace=False))
+    exact = np.concatenate([[0], np.cumsum(big.astype(np.int64))])[at]
+    assert exact[-1] > 2**24
+    assert _prefix_sums(big, at, float(big.sum(dtype=np.float64))).tolist() == exact.tolist()
