@@ -179,6 +179,7 @@ class DocSets:
         self._labels: dict[str, list] = {}
         self._averages: dict[str, float] = {}
         self._code_masks: dict[str, list[np.ndarray]] = {}
+        self._newest: tuple[int | None] | None = None  # (moment,) once looked up
         self._terms: OrderedDict[tuple[str, str], _Term] = OrderedDict()
         self._terms_bytes = 0
         self.offsets = np.array([part.offset for part in self.parts] + [self.size], dtype=np.int64)
@@ -455,12 +456,10 @@ class DocSets:
 
     def newest(self) -> int | None:
         """Publication moment of the newest live dated article (the column's units), None if none."""
-        if "newest" not in self._columns:
+        if self._newest is None:
             dated = self.dated() & self.live
-            moments = self.column("published_at")
-            self._columns["newest"] = np.array([moments[dated].max() if dated.any() else -1])
-        value = int(self._columns["newest"][0])
-        return None if value < 0 else value
+            self._newest = (int(self.column("published_at")[dated].max()) if dated.any() else None,)
+        return self._newest[0]
 
     def codes(self, fieldname: str) -> tuple[np.ndarray, list]:
         """A text column as (integer code per document, label per code)."""

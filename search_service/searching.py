@@ -324,8 +324,8 @@ class SearchEngine:
             # rank weak complete matches above strong partial ones, so all are ranked together.
             all_words, n_all = some_words, total
         terms = [t for unit in plan.units for t in unit] + plan.word_terms + _scored_terms(plan.required)
-        # When the articles with all the words fill the page (most searches), only they are
-        # scored; else every match is, with the terms' scores kept for the next search.
+        # When the articles with all the words fill the page and are not all the matches (most
+        # searches), only they are scored; else every match is, with the terms' scores kept.
         scores = ds.bm25(terms, deadline=deadline, within=all_words if offset + size <= n_all < total else None)
         ranked: list[tuple[int, float]] = []
         if offset < n_all:

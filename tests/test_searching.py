@@ -170,6 +170,24 @@ def test_freshness_is_off_by_default_and_lifts_recent_articles_by_their_age(date
         fresh.close()
 
 
+def test_freshness_counts_ages_from_the_newest_article_still_indexed(tmp_path: Path):
+    store = IndexStore(tmp_path / "index")
+    records = [_filler(1), {"id": "a", **_PETROL, "published": "2024-01-01T08:00:00+07:00"}]
+    records.append({"id": "b", **_PETROL, "published": "2024-03-01T08:00:00+07:00"})
+    ingest(store, read_paths([str(write_jsonl(tmp_path / "a.jsonl", records))]), jobs=1)
+    plain, fresh = SearchEngine(store), SearchEngine(store, freshness_days=30)
+    request = parse_request({"q": "giá xăng"})
+    try:
+        base = plain.search(request, use_cache=False).results[0].score
+        assert {h.id: h.score for h in fresh.search(request).results}["b"] == pytest.approx(2 * base, rel=1e-3)
+        delete(store, ["b"])  # the newest one goes: "a" is now the newest
+        base = plain.search(request, use_cache=False).results[0].score  # scores change with the index
+        assert [(h.id, h.score) for h in fresh.search(request).results] == [("a", pytest.approx(2 * base, rel=1e-3))]
+    finally:
+        plain.close()
+        fresh.close()
+
+
 def test_freshness_reaches_the_web_app_from_its_setting(dated_store, monkeypatch):
     from search_service import create_app
 
