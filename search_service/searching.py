@@ -41,6 +41,8 @@ MAX_PREFIX_TERMS = 32  # indexed words an unfinished last word of a suggestion m
 SUGGEST_CHECKED = 200  # newest candidate headlines read to find the words in the order typed
 RERANK_DEPTH = 100  # top matches re-scored with the phrase and word evidence
 TIME_BUDGET = 2.0  # seconds one search may spend matching before it answers with what it has
+OPEN_ATTEMPTS = 5  # tries to open a searcher while a writer's clean-up races it (see _open)
+OPEN_RETRY_PAUSE = 0.01  # seconds, growing with each try
 MICROSECONDS_PER_DAY = 86_400 * 10**6  # the unit of the published_at column (Whoosh's datetime longs)
 
 log = logging.getLogger(__name__)
@@ -160,12 +162,20 @@ class SearchEngine:
             raise IndexCorrupt(str(self.store.root), f"{type(exc).__name__}: {exc}") from exc
 
     def _open(self) -> _Handle:
-        try:
-            return _Handle(self.store)
-        except PostingsMissing:
-            # A merge replaced segments between our reading the table of contents and opening
-            # their files: the next table of contents names the merged one. Else the index is damaged.
-            return _Handle(self.store)
+        for attempt in range(OPEN_ATTEMPTS):
+            before = self.store.current_name()
+            try:
+                return _Handle(self.store)
+            except Exception as exc:  # Whoosh raises bare errors on files it cannot read
+                # A writer raced us: a commit's clean-up removed files between our listing and
+                # opening them (an old table of contents, merged segments), or a reindex switched
+                # generations and removed the old one. The next try sees the new state. A file
+                # still missing after a few tries, or a damaged one, is the index's problem.
+                raced = _vanished(exc) or self.store.current_name() != before
+                if attempt == OPEN_ATTEMPTS - 1 or not raced:
+                    raise
+                time.sleep(OPEN_RETRY_PAUSE * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _drop(self, handle: _Handle) -> None:
         self._local.handle = None
@@ -599,6 +609,11 @@ def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: fl
             best = _densest(found, [idf[f] for f in distinct], knobs.NEAR_WINDOW, docs.size)
             bonus += knobs.NEAR_WEIGHT * weight * best
     return _by_doc(docs, bonus)
+
+
+def _vanished(exc: BaseException) -> bool:
+    """Whether opening failed because a file listed a moment earlier was gone (a writer cleaned up)."""
+    return isinstance(exc, PostingsMissing | FileNotFoundError) or isinstance(exc.__cause__, FileNotFoundError)
 
 
 def _freshness(ds: DocSets, docnums: np.ndarray, half_life_days: float) -> np.ndarray:

@@ -11,6 +11,8 @@
   a clear "disk full" error, the last committed index readable in full, no partial segment
   served, the live index untouched by a failed reindex, and the same command completes once
   there is room again.
+* Searchers opened while a writer commits or reindexes (and removes the files it replaced) retry
+  on the new state: no search fails because of a race, while real damage still fails at once.
 * A missing, damaged or older-schema index: `search-service serve` starts anyway; /healthz, the
   API and the page answer 503 with a message naming the command that fixes it; running that
   command brings the running service back by itself, with no restart.
@@ -40,7 +42,10 @@ from click.testing import CliRunner
 
 from search_service import create_app
 from search_service.cli import main as cli_main
-from search_service.indexer import ingest
+from search_service.errors import IndexCorrupt, SearchServiceError
+from search_service.indexer import ingest, reindex
+from search_service.query import parse_request
+from search_service.searching import SearchEngine
 from search_service.sources import read_paths
 from search_service.store import CURRENT, LOCK, META, IndexStore, open_generation
 
@@ -56,6 +61,8 @@ from .service import (
     wait_until,
     write_jsonl,
 )
+
+RACE_SECONDS = 8  # writes racing new searchers: the old code failed about once every 2 s of this
 
 # -- helpers ---------------------------------------------------------------------------------------
 
@@ -313,6 +320,103 @@ def test_sigkill_mid_ingest_keeps_the_last_commit_and_a_rerun_completes(tmp_path
     done = run_cli(*cmd, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_exactly(index_dir, order)
+
+
+def _open_failing(monkeypatch: pytest.MonkeyPatch, failures: list[BaseException]) -> list[int]:
+    """Make opening a searcher raise each of ``failures`` in turn, then work; returns the attempt count."""
+    from search_service import searching
+
+    real, attempts = searching._Handle, [0]
+
+    def handle(store: IndexStore) -> object:
+        attempts[0] += 1
+        if failures:
+            raise failures.pop(0)
+        return real(store)
+
+    monkeypatch.setattr(searching, "_Handle", handle)
+    monkeypatch.setattr(searching, "OPEN_RETRY_PAUSE", 0.0)
+    return attempts
+
+
+def _vanished(path: str) -> IndexCorrupt:
+    """What opening raises when a writer removed a file between our listing and opening it."""
+    try:
+        raise FileNotFoundError(2, "No such file or directory", path)
+    except FileNotFoundError as exc:
+        try:
+            raise IndexCorrupt("ix", f"FileNotFoundError: {exc}") from exc
+        except IndexCorrupt as wrapped:
+            return wrapped
+
+
+def test_opening_a_searcher_retries_when_a_writer_removed_files_meanwhile(
+    index_store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = _open_failing(monkeypatch, [_vanished("_MAIN_13.toc"), _vanished("_MAIN_14.toc")])
+    engine = SearchEngine(index_store)
+    try:
+        assert engine.search(parse_request({"q": "bóng đá"})).total > 0
+    finally:
+        engine.close()
+    assert attempts[0] == 3
+
+
+def test_opening_a_damaged_or_really_missing_index_is_not_retried_for_ever(
+    index_store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search_service import searching
+
+    damaged = IndexCorrupt("ix", "ValueError: garbled block")
+    attempts = _open_failing(monkeypatch, [damaged])
+    engine = SearchEngine(index_store)
+    with pytest.raises(IndexCorrupt, match="garbled"):
+        engine.search(parse_request({"q": "bóng đá"}))
+    assert attempts[0] == 1  # damage is not a race: no retry
+    attempts = _open_failing(monkeypatch, [_vanished(f"seg-{i}") for i in range(searching.OPEN_ATTEMPTS)])
+    with pytest.raises(IndexCorrupt, match="seg-"):
+        engine.search(parse_request({"q": "bóng đá"}))
+    assert attempts[0] == searching.OPEN_ATTEMPTS
+    engine.close()
+
+
+def test_searches_never_fail_while_writes_and_reindexes_replace_files(tmp_path: Path) -> None:
+    """Commits remove old tables of contents and merged segments, reindexes remove whole generations:
+    readers opening searchers meanwhile retry on the new state instead of answering 503."""
+    store = IndexStore(tmp_path / "ix")
+    body = "Giá vàng hôm nay tăng mạnh. " * 5
+    base = [{"id": f"b{i}", "title": f"Tin số {i} về giá vàng", "body": body} for i in range(40)]
+    ingest(store, read_paths([str(write_jsonl(tmp_path / "base.jsonl", base))]), jobs=1)
+    stop, errors, searches = threading.Event(), [], [0]
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            one = write_jsonl(tmp_path / f"w{i}.jsonl", [{"id": f"w{i}", "title": "Giá vàng", "body": "Vàng tăng."}])
+            ingest(store, read_paths([str(one)]), jobs=1, batch_size=1)
+            if i % 3 == 2:
+                reindex(store, read_paths([str(tmp_path / "base.jsonl")]), jobs=1)
+            i += 1
+
+    def reader() -> None:
+        while not stop.is_set():
+            engine = SearchEngine(store)  # a new searcher each time: opening is where the race is
+            try:
+                engine.search(parse_request({"q": "giá vàng"}), use_cache=False)
+                searches[0] += 1
+            except SearchServiceError as exc:
+                errors.append(repr(exc))
+            finally:
+                engine.close()
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(RACE_SECONDS)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert searches[0] > 100 and not errors, errors[:3]
 
 
 @pytest.mark.slow

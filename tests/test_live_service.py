@@ -115,6 +115,8 @@ class Readers:
                 seen = Seen(t0, time.monotonic(), kind, key, 0, error=repr(exc))
             else:
                 seen = Seen(t0, time.monotonic(), kind, key, r.status)
+                if r.status >= 500:
+                    seen.error = r.text[:300]  # what the service said, for the failure report
                 if r.status == 200 and kind in ("marker", "shared", "popular"):
                     data = r.json()
                     seen.ids = [h["id"] for h in data["results"]]
