@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ from click.testing import CliRunner
 from search_service.cli import EXIT_REJECTED, main
 
 from .conftest import FIXTURE_ARTICLES, write_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -149,9 +154,18 @@ def test_search_lifts_recent_articles_when_a_freshness_half_life_is_set(runner, 
     assert order() == ["old", "new"]  # equal scores: index order
     monkeypatch.setenv("SEARCH_FRESHNESS_DAYS", "30")
     assert order() == ["new", "old"]
-    monkeypatch.setenv("SEARCH_FRESHNESS_DAYS", "soon")
-    result = run(runner, "search", "giá xăng", "--index-dir", ix)
-    assert result.exit_code == 2 and "SEARCH_FRESHNESS_DAYS" in result.output and "Traceback" not in result.output
+    for bad in ("soon", "-3"):
+        monkeypatch.setenv("SEARCH_FRESHNESS_DAYS", bad)
+        for args in (["search", "giá xăng"], ["serve"]):
+            result = run(runner, *args, "--index-dir", ix)
+            assert result.exit_code == 2, result.output
+            assert "SEARCH_FRESHNESS_DAYS" in result.output and "Traceback" not in result.output
+    # gunicorn's entry point says the same, without a traceback
+    env = {**os.environ, "SEARCH_FRESHNESS_DAYS": "soon", "SEARCH_INDEX_DIR": ix}
+    done = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "SEARCH_FRESHNESS_DAYS" in done.stderr and "Traceback" not in done.stderr
+    monkeypatch.delenv("SEARCH_FRESHNESS_DAYS")
+    assert order() == ["old", "new"]  # nothing indexed was touched
 
 
 def test_reindex_replaces_the_whole_index(runner, tmp_path: Path):

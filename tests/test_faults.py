@@ -339,7 +339,7 @@ def _open_failing(monkeypatch: pytest.MonkeyPatch, failures: list[BaseException]
     return attempts
 
 
-def _vanished(path: str) -> IndexCorrupt:
+def _vanished_file_error(path: str) -> IndexCorrupt:
     """What opening raises when a writer removed a file between our listing and opening it."""
     try:
         raise FileNotFoundError(2, "No such file or directory", path)
@@ -353,7 +353,7 @@ def _vanished(path: str) -> IndexCorrupt:
 def test_opening_a_searcher_retries_when_a_writer_removed_files_meanwhile(
     index_store: IndexStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    attempts = _open_failing(monkeypatch, [_vanished("_MAIN_13.toc"), _vanished("_MAIN_14.toc")])
+    attempts = _open_failing(monkeypatch, [_vanished_file_error("_MAIN_13.toc"), _vanished_file_error("_MAIN_14.toc")])
     engine = SearchEngine(index_store)
     try:
         assert engine.search(parse_request({"q": "bóng đá"})).total > 0
@@ -373,7 +373,7 @@ def test_opening_a_damaged_or_really_missing_index_is_not_retried_for_ever(
     with pytest.raises(IndexCorrupt, match="garbled"):
         engine.search(parse_request({"q": "bóng đá"}))
     assert attempts[0] == 1  # damage is not a race: no retry
-    attempts = _open_failing(monkeypatch, [_vanished(f"seg-{i}") for i in range(searching.OPEN_ATTEMPTS)])
+    attempts = _open_failing(monkeypatch, [_vanished_file_error(f"seg-{i}") for i in range(searching.OPEN_ATTEMPTS)])
     with pytest.raises(IndexCorrupt, match="seg-"):
         engine.search(parse_request({"q": "bóng đá"}))
     assert attempts[0] == searching.OPEN_ATTEMPTS
