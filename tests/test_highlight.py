@@ -91,3 +91,31 @@ def test_fast_patterns_find_what_the_syllable_analysis_finds():
             expected = [(a, b) for _, a, b, s in syllables(text) if fold(s) in folded]
             assert [(a, b) for a, b, _ in find_matches(text, chosen)] == expected, (folded, text[:80])
 
+
+def test_folded_text_search_agrees_with_the_syllable_analysis_on_exact_and_folded_terms():
+    """The folded-text search (same offsets as the original) and the syllable-by-syllable way mark
+    the same spans, for terms typed with and without marks, in any case, beside characters the
+    fold table does not cover (quotes, CJK, ligatures)."""
+    import gzip
+    import json
+    import random
+    from pathlib import Path
+
+    from search_service.analysis import exact_form, fold, syllables
+    from search_service.highlight import _folded_text, _matches_in_syllables
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample-vntc.jsonl.gz"
+    with gzip.open(sample, "rt", encoding="utf-8") as fh:
+        texts = [json.loads(line).get("body", "")[:2000] for _, line in zip(range(30), fh, strict=False)]
+    texts += [t.upper() for t in texts[:5]]
+    texts.append("“Hà Nội” – 漢字 ﬁn ĐÀ NẴNG, Đà Nẵng; hòa/hoà THỦY thuỷ 𝐀 Ωmega")
+    surfaces = sorted({s for t in texts for _, _, _, s in syllables(t)})
+    rng = random.Random(11)
+    for _ in range(150):
+        chosen = []
+        for s in rng.sample(surfaces, rng.randint(1, 5)):
+            accented = rng.random() < 0.6
+            chosen.append(Term(exact_form(s) if accented else None, fold(s)))
+        for text in rng.sample(texts, 4):
+            assert _folded_text(text) is not None and len(_folded_text(text)) == len(text)
+            assert find_matches(text, chosen) == _matches_in_syllables(text, chosen), (chosen, text[:80])
