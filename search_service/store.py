@@ -86,6 +86,17 @@ class IndexStore:
             raise IndexCorrupt(str(self.root), f"cannot read {CURRENT}: {exc.strerror}") from exc
         return name or None
 
+    def stamp(self, generation: str) -> tuple[int, ...] | None:
+        """What changes whenever the live index does: the identity of CURRENT (replaced by a
+        switch) and the last change of the generation's folder (each commit adds a table of
+        contents); None when either cannot be read."""
+        try:
+            current = os.stat(self.root / CURRENT)
+            folder = os.stat(self.root / generation)
+        except (OSError, ValueError):
+            return None
+        return (current.st_ino, current.st_mtime_ns, current.st_size, folder.st_ino, folder.st_mtime_ns)
+
     def current_path(self) -> Path:
         """Directory of the live generation; IndexMissing when there is none."""
         name = self.current_name()

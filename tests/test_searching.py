@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from search_service import searching
 from search_service.errors import ArticleNotFound
 from search_service.indexer import delete, ingest
 from search_service.query import parse_request
@@ -297,20 +299,50 @@ def test_repeated_query_is_served_from_cache(engine, monkeypatch):
     assert [h.id for h in again.results] == [h.id for h in first.results] and again.total == first.total
 
 
-def test_new_edited_and_deleted_articles_show_up_in_a_live_engine(tmp_path: Path):
+@pytest.mark.parametrize("settled_ns", [searching.STAMP_SETTLED_NS, 0], ids=["listing", "stamp"])
+def test_new_edited_and_deleted_articles_show_up_in_a_live_engine(tmp_path: Path, monkeypatch, settled_ns: int):
+    # "stamp": the engine trusts the index folder's stamp at once, so only the stamp's change can
+    # tell it about each write (a pause first: a change in the same clock tick is what settling guards).
+    monkeypatch.setattr(searching, "STAMP_SETTLED_NS", settled_ns)
     store = IndexStore(tmp_path / "ix")
     ingest(store, read_paths([str(write_jsonl(tmp_path / "a.jsonl", FIXTURE_ARTICLES))]), jobs=1)
     engine = SearchEngine(store)
     try:
         req = parse_request({"q": "bình đẳng giới"})
-        assert "fx-1" in ids(engine.search(req))
+        assert "fx-1" in ids(engine.search(req, use_cache=False))
+        assert "fx-1" in ids(engine.search(req, use_cache=False))  # the stamp is taken here
+        time.sleep(0.05)
         delete(store, ["fx-1"])
         assert "fx-1" not in ids(engine.search(req))
+        time.sleep(0.05)
         edited = dict(FIXTURE_ARTICLES[1], title="Bình đẳng giới trong thể thao")
         ingest(store, read_paths([str(write_jsonl(tmp_path / "b.jsonl", [edited]))]), jobs=1)
         found = ids(engine.search(req))
         assert found.count("fx-2") == 1 and "fx-1" not in found
         assert engine.get("fx-2").title == "Bình đẳng giới trong thể thao"
+    finally:
+        engine.close()
+
+
+def test_a_settled_index_is_checked_by_its_stamp_and_a_recent_one_by_listing(tmp_path: Path, monkeypatch):
+    store = IndexStore(tmp_path / "ix")
+    ingest(store, read_paths([str(write_jsonl(tmp_path / "a.jsonl", FIXTURE_ARTICLES))]), jobs=1)
+    engine = SearchEngine(store, cache_size=0)
+    try:
+        req = parse_request({"q": "bình đẳng giới"})
+        engine.search(req)
+        handle = engine._local.handle
+        listings = []
+        real = handle.searcher.up_to_date
+        monkeypatch.setattr(handle.searcher, "up_to_date", lambda: listings.append(1) or real())
+        for _ in range(3):
+            engine.search(req)
+        assert len(listings) == 3  # just written: every search lists the folder
+        monkeypatch.setattr(searching, "STAMP_SETTLED_NS", 0)
+        for _ in range(3):
+            engine.search(req)
+        assert len(listings) == 4  # settled: listed once more, then the stamp says unchanged
+        assert engine._local.handle is handle
     finally:
         engine.close()
 
