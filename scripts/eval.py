@@ -511,17 +511,16 @@ def apply_variants(names: Iterable[str]) -> None:
             bonus = searching._phrase_bonus
 
             def skip_compounds(
-                ds: Any, plan: Any, docnums: list[int], deadline: Any = None, _bonus: Callable = bonus
-            ) -> dict:
+                ds: Any, plan: Any, docs: Any, deadline: Any = None, _bonus: Callable = bonus
+            ) -> Any:
                 """The proximity bonus less what pairs that form one pyvi word of the query earned."""
-                out = _bonus(ds, plan, docnums, deadline)
+                out = _bonus(ds, plan, docs, deadline)
                 compounds = {w for _field, w, _weight in plan.word_terms}
                 sylls = plan.syllables
                 for a, b in itertools.pairwise(sylls):
                     forms = [x.exact if x.accented else x.folded for x in (a, b)]
                     if forms[0] != forms[1] and "_".join(forms) in compounds:
-                        for d, v in _bonus(ds, replace(plan, syllables=[a, b]), docnums).items():
-                            out[d] = out.get(d, 0.0) - v
+                        out = out - _bonus(ds, replace(plan, syllables=[a, b]), docs)
                 return out
 
             searching._phrase_bonus = skip_compounds

@@ -365,21 +365,21 @@ class SearchEngine:
         depth = min(docnums.size, max(n, RERANK_DEPTH))
         if depth == 0:
             return []
-        candidate_scores = scores[docnums]
+        candidate_scores = scores[docnums].astype(np.float64)
         top = np.argpartition(-candidate_scores, depth - 1)[:depth] if depth < docnums.size else np.arange(docnums.size)
-        scored = [(int(docnums[i]), float(candidate_scores[i])) for i in top]
-        scored.sort(key=lambda pair: (-pair[1], pair[0]))
+        docs, points = _best_first(docnums[top], candidate_scores[top])
         # The same re-scored window for every page, so pages follow on; deep pages keep BM25's order.
-        window, rest = scored[:RERANK_DEPTH], scored[RERANK_DEPTH:]
+        window, window_points = docs[:RERANK_DEPTH], points[:RERANK_DEPTH].copy()
         ds = self._local.handle.docsets
         if len(plan.syllables) > 1 and not self._late(deadline):
-            extra = _phrase_bonus(ds, plan, sorted(d for d, _ in window), deadline)
-            window = [(d, score + extra.get(d, 0.0)) for d, score in window]
+            by_number = np.argsort(window)
+            window_points[by_number] += _phrase_bonus(ds, plan, window[by_number], deadline)
         if self.freshness_days > 0:
-            lift = _freshness(ds, np.array([d for d, _ in window], dtype=np.int64), self.freshness_days)
-            window = [(d, score * float(f)) for (d, score), f in zip(window, lift, strict=True)]
-        window.sort(key=lambda pair: (-pair[1], pair[0]))
-        return (window + rest)[:n]
+            window_points *= _freshness(ds, window, self.freshness_days)
+        window, window_points = _best_first(window, window_points)
+        docs = np.concatenate([window, docs[RERANK_DEPTH:]])[:n]
+        points = np.concatenate([window_points, points[RERANK_DEPTH:]])[:n]
+        return list(zip(docs.tolist(), points.tolist(), strict=True))
 
     def _hit(self, stored: dict, score: float | None, terms: list) -> Hit:
         title = stored.get("title") or ""
@@ -577,18 +577,17 @@ def _by_count(counts: dict) -> dict:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
-def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: float | None = None) -> dict[int, float]:
+def _phrase_bonus(ds: DocSets, plan: QueryPlan, docs: np.ndarray, deadline: float | None = None) -> np.ndarray:
     """Evidence that the typed words stand together: each pair of consecutive query syllables
     found next to each other, in order (PHRASE_SLOP gaps allowed).
 
     Per field and pair: the number of such occurrences, saturating like BM25's term frequency,
     times the pair's idf, times PHRASE_WEIGHT (and TITLE_WEIGHT in the title). Pairs rather than
     the whole query, so that a long question still earns proximity for the parts it shares.
-    Past ``deadline`` the pairs not yet counted are left out.
+    Per document of the (sorted) ``docs``. Past ``deadline`` the pairs not yet counted are left out.
     """
     forms = [syl.exact if syl.accented else syl.folded for syl in plan.syllables]
     pairs = [(a, b) for a, b in itertools.pairwise(forms) if a != b]
-    docs = np.asarray(docnums, dtype=np.int64)
     bonus = np.zeros(docs.size, dtype=np.float64)
     distinct = list(dict.fromkeys(forms))
     near = bool(knobs.NEAR_WEIGHT) and len(distinct) > 2
@@ -606,7 +605,7 @@ def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: fl
 
         for a, b in pairs:
             if deadline is not None and time.monotonic() > deadline:
-                return _by_doc(docs, bonus)
+                return bonus
             first, second = occurrences(a), occurrences(b)
             if not first.size or not second.size:
                 continue
@@ -619,7 +618,7 @@ def _phrase_bonus(ds: DocSets, plan: QueryPlan, docnums: list[int], deadline: fl
             found = [occurrences(f) for f in distinct]
             best = _densest(found, [idf[f] for f in distinct], knobs.NEAR_WINDOW, docs.size)
             bonus += knobs.NEAR_WEIGHT * weight * best
-    return _by_doc(docs, bonus)
+    return bonus
 
 
 def _vanished(exc: BaseException) -> bool:
@@ -647,8 +646,10 @@ def _found_in(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
     return sorted_values[at] == values
 
 
-def _by_doc(docs: np.ndarray, bonus: np.ndarray) -> dict[int, float]:
-    return {int(d): float(v) for d, v in zip(docs, bonus, strict=True) if v}
+def _best_first(docs: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Documents and their scores, highest score first, ties by document number."""
+    order = np.lexsort((docs, -points))
+    return docs[order], points[order]
 
 
 def _densest(occurrences: list[np.ndarray], weights: list[float], window: int, n_docs: int) -> np.ndarray:

@@ -266,6 +266,9 @@ def kill_at(
             if time.monotonic() - started > limit:
                 pytest.fail(f"moment {moment!r} not reached in {limit} s")
             time.sleep(0.005)
+        # Stopped first, so no commit lands between counting what is committed and the kill (a
+        # loaded machine took long enough to open the index for three more batches to commit).
+        os.kill(proc.pid, signal.SIGSTOP)
         before = committed(index_dir)
         at = time.monotonic() - started
         os.kill(proc.pid, signal.SIGKILL)  # the writer only: its segmentation workers are orphaned
