@@ -175,7 +175,7 @@ class DocSets:
                 live[offset : offset + n] = True
         self.live = live
         self.n_live = max(1, int(live.sum()))
-        self._columns: dict[str, np.ndarray] = {}
+        self._columns: dict[str | tuple, np.ndarray] = {}
         self._labels: dict[str, list] = {}
         self._averages: dict[str, float] = {}
         self._code_masks: dict[str, list[np.ndarray]] = {}
@@ -415,8 +415,17 @@ class DocSets:
     ) -> np.ndarray:
         """A term's unweighted BM25 in the documents ``ids`` (with frequencies ``tf``)."""
         idf = np.log(1.0 + (self.n_live - df + 0.5) / (df + 0.5))
-        norm = k1 * ((1.0 - b) + b * self.lengths(fieldname)[ids] / self._average_length(fieldname))
-        return (np.float32(idf) * (tf * (k1 + 1.0) / (tf + norm))).astype(np.float32)
+        return (np.float32(idf) * (tf * (k1 + 1.0) / (tf + self._norms(fieldname, k1, b)[ids]))).astype(np.float32)
+
+    def _norms(self, fieldname: str, k1: float, b: float) -> np.ndarray:
+        """BM25's length normalisation of every document for a field, worked out once per searcher."""
+        key = ("norm", fieldname, k1, b)
+        norms = self._columns.get(key)
+        if norms is None:
+            norms = k1 * ((1.0 - b) + b * self.lengths(fieldname) / self._average_length(fieldname))
+            norms.flags.writeable = False  # shared by every search on this searcher
+            self._columns[key] = norms
+        return norms
 
     def from_docnums(self, docnums: Iterable[int]) -> np.ndarray:
         """Mask from document numbers (e.g. Whoosh's docs_for_query)."""
