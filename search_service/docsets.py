@@ -147,6 +147,7 @@ class _Term:
         self.nbytes = ids.nbytes + tf.nbytes + 8 * len(where) + 200
         self._bounds: np.ndarray | None = None
         self.scores: tuple[tuple[float, float], np.ndarray] | None = None  # ((k1, b), BM25 per posting)
+        self.bits: np.ndarray | None = None  # the documents as packed bits, for common terms (DocSets.any_of)
 
     def leaf_bounds(self, offsets: np.ndarray) -> np.ndarray:
         """Where each part's postings start in ``ids`` (and, last, where they end)."""
@@ -226,15 +227,27 @@ class DocSets:
 
     def term(self, fieldname: str, text: str) -> np.ndarray:
         """Mask of the documents that contain a term."""
-        mask = np.zeros(self.size, dtype=bool)
-        mask[self._term(fieldname, text).ids] = True
-        return mask
+        return self.any_of([(fieldname, text)])
 
     def any_of(self, terms: Iterable[tuple]) -> np.ndarray:
         """Mask of the documents that contain at least one of the (field, text, ...) terms."""
-        mask = np.zeros(self.size, dtype=bool)
+        bits: np.ndarray | None = None
+        scattered = []
         for fieldname, text, *_ in terms:
-            mask[self._term(fieldname, text).ids] = True
+            entry = self._term(fieldname, text)
+            if entry.ids.size * 32 < self.size:
+                scattered.append(entry.ids)  # fewer postings than a bit set has bytes
+                continue
+            if entry.bits is None:
+                # A common term's documents as bits, kept with its postings: OR-ing and unpacking
+                # them is several times cheaper than marking tens of thousands of documents.
+                entry.bits = _bit_set(entry.ids, self.size)
+                entry.nbytes += entry.bits.nbytes
+                self._terms_bytes += entry.bits.nbytes
+            bits = entry.bits.copy() if bits is None else np.bitwise_or(bits, entry.bits, out=bits)
+        mask = np.zeros(self.size, dtype=bool) if bits is None else np.unpackbits(bits, count=self.size).view(bool)
+        for ids in scattered:
+            mask[ids] = True
         return mask
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
@@ -509,6 +522,13 @@ class DocSets:
                 per_code = self._code_masks[key] = [codes == i for i in range(n_codes)]
             return [int(np.count_nonzero(mask & m)) for m in per_code]
         return np.bincount(codes[np.flatnonzero(mask)], minlength=n_codes).tolist()
+
+
+def _bit_set(ids: np.ndarray, size: int) -> np.ndarray:
+    """The documents ``ids`` of ``size`` as packed bits (numpy's packbits order)."""
+    mask = np.zeros(size, dtype=bool)
+    mask[ids] = True
+    return np.packbits(mask)
 
 
 def _prefix_sums(values: np.ndarray, at: np.ndarray, total: float = math.inf) -> np.ndarray:

@@ -127,6 +127,28 @@ def test_the_files_hold_every_posting_of_the_analysis_and_whoosh_none_of_the_tex
     assert check_files(store) > 10_000
 
 
+def test_document_masks_from_bits_and_from_postings_agree(tmp_path: Path, fresh_cache: None):
+    """Common terms' masks come from kept bit sets, rare ones from their postings, mixed in one OR."""
+    store = small_index(tmp_path, batch_size=120)  # several segments
+    ix = store.open()
+    with ix.searcher() as s:
+        ds = DocSets(s.reader(), str(store.current_path()))
+        words = ["của", "và", "người", "bình", "đẳng", "giới", "hà", "nội", "không-có-từ-này"]
+        terms = [(field, w) for field in ("text", "title") for w in words]
+        sizes = {t: ds.postings(*t)[0].size for t in terms}
+        assert any(n * 32 >= ds.size for n in sizes.values()) and any(0 < n * 32 < ds.size for n in sizes.values())
+        for _ in range(2):  # bit sets made on the first pass, reused on the second
+            union = np.zeros(ds.size, dtype=bool)
+            for t in terms:
+                expected = np.zeros(ds.size, dtype=bool)
+                expected[ds.postings(*t)[0]] = True
+                assert np.array_equal(ds.term(*t), expected), t
+                union |= expected
+            assert np.array_equal(ds.any_of(terms), union)
+            assert not ds.any_of([]).any() and ds.any_of([]).size == ds.size
+    ix.close()
+
+
 def test_positions_of_some_documents_only(tmp_path: Path, fresh_cache: None):
     store = small_index(tmp_path)
     ix = store.open()
