@@ -124,11 +124,9 @@ def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]
         return _matches_in_syllables(text, terms)
     exact_hits: list[tuple[int, int, int]] = []
     folded_hits: list[tuple[int, int, int]] = []
-    for form in sorted({t.folded for t in terms if t.folded}):
+    for pattern, exact, first in _searches(tuple(terms)):
         # The folded text has the original's offsets: a match there is the original's syllable.
-        exact = {t.exact: i for i, t in enumerate(terms) if t.folded == form and t.exact is not None}
-        first = next(i for i, t in enumerate(terms) if t.folded == form)
-        for m in _pattern(form).finditer(plain):
+        for m in pattern.finditer(plain):
             start, end = m.span()
             i = exact.get(exact_form(text[start:end])) if exact else None
             if i is not None:
@@ -136,6 +134,18 @@ def find_matches(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]
             else:
                 folded_hits.append((start, end, first))
     return _preferred(terms, exact_hits, folded_hits)
+
+
+@lru_cache(maxsize=256)
+def _searches(terms: tuple[Term, ...]) -> list[tuple[re.Pattern, dict[str, int], int]]:
+    """Per folded form of the terms: its pattern, the exact forms typed for it (term index by
+    form) and the first term that has it. Worked out once for the titles and snippets of a page."""
+    out = []
+    for form in sorted({t.folded for t in terms if t.folded}):
+        exact = {t.exact: i for i, t in enumerate(terms) if t.folded == form and t.exact is not None}
+        first = next(i for i, t in enumerate(terms) if t.folded == form)
+        out.append((_pattern(form), exact, first))
+    return out
 
 
 def _matches_in_syllables(text: str, terms: Sequence[Term]) -> list[tuple[int, int, int]]:
