@@ -34,7 +34,7 @@ from .highlight import highlight_title, snippet, terms_for
 from .postlists import PostingsMissing
 from .query import QueryPlan, SearchRequest, Syllable, analyze_syllables, build_plan
 from .schema import SCHEMA_VERSION, stored_to_article
-from .store import IndexStore
+from .store import IndexStore, Stamp
 
 RESULT_CACHE_SIZE = 512
 MAX_PREFIX_TERMS = 32  # indexed words an unfinished last word of a suggestion may stand for
@@ -92,7 +92,7 @@ class _Handle:
         self.ix = store.open()
         self.searcher: Searcher = self.ix.searcher()
         self.opened = time.monotonic()
-        self._settled: tuple[int, ...] | None = None  # the store's stamp, once seen fresh and settled
+        self._settled: Stamp | None = None  # the store's stamp, once seen fresh and settled
         try:
             # Now, not on first use: the posting-list files are opened with the segments, before a
             # merge committed meanwhile can remove those of the segments it replaced.
@@ -112,7 +112,7 @@ class _Handle:
             fresh = store.current_name() == self.generation and self.searcher.up_to_date()
         except OSError:
             return False
-        if fresh and stamp is not None and time.time_ns() - max(stamp[1], stamp[4]) > STAMP_SETTLED_NS:
+        if fresh and stamp is not None and time.time_ns() - stamp.last_change_ns() > STAMP_SETTLED_NS:
             self._settled = stamp
         return fresh
 

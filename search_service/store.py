@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from whoosh import index as whoosh_index
@@ -65,6 +65,20 @@ GEN_PREFIX = "gen-"
 BUILD_PREFIX = ".build-"
 
 
+class Stamp(NamedTuple):
+    """CURRENT's and the live generation folder's identity and last change (IndexStore.stamp)."""
+
+    current_inode: int
+    current_mtime_ns: int
+    current_size: int
+    folder_inode: int
+    folder_mtime_ns: int
+
+    def last_change_ns(self) -> int:
+        """When either last changed (nanoseconds since the epoch)."""
+        return max(self.current_mtime_ns, self.folder_mtime_ns)
+
+
 class IndexStore:
     """An index directory: its live generation, its lock, its generations."""
 
@@ -86,7 +100,7 @@ class IndexStore:
             raise IndexCorrupt(str(self.root), f"cannot read {CURRENT}: {exc.strerror}") from exc
         return name or None
 
-    def stamp(self, generation: str) -> tuple[int, ...] | None:
+    def stamp(self, generation: str) -> Stamp | None:
         """What changes whenever the live index does: the identity of CURRENT (replaced by a
         switch) and the last change of the generation's folder (each commit adds a table of
         contents); None when either cannot be read."""
@@ -95,7 +109,7 @@ class IndexStore:
             folder = os.stat(self.root / generation)
         except (OSError, ValueError):
             return None
-        return (current.st_ino, current.st_mtime_ns, current.st_size, folder.st_ino, folder.st_mtime_ns)
+        return Stamp(current.st_ino, current.st_mtime_ns, current.st_size, folder.st_ino, folder.st_mtime_ns)
 
     def current_path(self) -> Path:
         """Directory of the live generation; IndexMissing when there is none."""
