@@ -1,7 +1,7 @@
 """Vietnamese analysis: syllables, pyvi words, tone and accent normalisation, with offsets.
 
-This is the only module that imports pyvi, and it does so lazily (the model costs ~1.2 s and
-~120 MB). Every token carries its character offsets in the text it was cut from, so highlighting
+This is the only module that reads pyvi's model, and it does so lazily (on first use, or in
+``preload``). Every token carries its character offsets in the text it was cut from, so highlighting
 lands on exactly the characters the reader sees: ``text[start:end]`` is the token's surface form.
 
 >>> [(t, text) for t, s, e, text in syllables("Bình đẳng giới", fold=True)]
@@ -12,12 +12,15 @@ lands on exactly the characters the reader sees: ``text[start:end]`` is the toke
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import pickle
 import re
 import string
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from whoosh.analysis import Token, Tokenizer
 from whoosh.formats import Frequency, Positions
@@ -158,24 +161,64 @@ def _fold_form(surface: str) -> str:
 # --- word segmentation (pyvi) ---------------------------------------------------------------
 
 
-_model_ready = False
+class _Pyvi(NamedTuple):
+    """pyvi's CRF tagger and word lists, as pyvi.ViTokenizer holds them."""
+
+    tagger: Any  # pycrfsuite.Tagger
+    bi_grams: frozenset[str]
+    tri_grams: frozenset[str]
+    data: bytes  # the model the tagger reads, kept alive for as long as the tagger
 
 
-def _pyvi() -> Any:
-    """The pyvi tokenizer class, imported on first use (1.2 s, 120 MB), its CRF model open in memory."""
-    global _model_ready
-    from pyvi.ViTokenizer import ViTokenizer
+_model: _Pyvi | None = None
 
-    if not _model_ready:
-        # sklearn-crfsuite keeps the model in a temporary file, opened lazily and deleted when the
-        # owning object is collected, including by any forked child that exits (a recycled gunicorn
-        # worker). Open it now, so that forked processes inherit the open model, then delete the
-        # file ourselves: nothing reads it again, and no process can pull it from under another.
-        model = ViTokenizer.model
-        model.tagger_  # noqa: B018 - opens the tagger
-        model.modelfile.cleanup()
-        _model_ready = True
-    return ViTokenizer
+
+class _Captured:
+    """Stands in for the scikit-learn classes of pyvi's pickled model: keeps their state only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    """Unpickles pyvi's model (a sklearn-crfsuite CRF) without importing scikit-learn."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] in ("sklearn_crfsuite", "sklearn"):
+            return type(name, (_Captured,), {})
+        return super().find_class(module, name)
+
+
+def _pyvi() -> _Pyvi:
+    """pyvi's model, read from the pyvi package's own files on first use (0.4 s, 15 MB).
+
+    pyvi.ViTokenizer would import scikit-learn to unpickle its model (2 s before the first query a
+    worker answers, and 60 MB), for a CRF that python-crfsuite alone runs: the model's pickle holds
+    crfsuite's model file, which the tagger opens from memory. The word lists are pyvi's words.txt,
+    read as pyvi reads it. tests/test_analysis.py checks the labels against pyvi's own.
+    """
+    global _model
+    if _model is None:
+        import pycrfsuite
+
+        folder = Path(importlib.util.find_spec("pyvi").submodule_search_locations[0]) / "models"
+        with open(folder / "pyvi3.pkl", "rb") as fh:
+            crf = _ModelUnpickler(fh).load()
+        data = crf.state["modelfile"].state["__FILE_RESOURCE_DATA__"]
+        tagger = pycrfsuite.Tagger()
+        tagger.open_inmemory(data)
+        lines = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
+        grams = [line for line in lines if len(line.split(" ")) in (2, 3)]
+        _model = _Pyvi(
+            tagger,
+            frozenset(g for g in grams if len(g.split(" ")) == 2),
+            frozenset(g for g in grams if len(g.split(" ")) == 3),
+            data,
+        )
+    return _model
 
 
 def preload() -> None:
@@ -188,11 +231,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _pyvi_labels(tokens: list[str]) -> list[str]:
     """pyvi's CRF labels (B_W / I_W) for a token sequence."""
-    vi = _pyvi()
+    model = _pyvi()
     if _SURROGATE.search("".join(tokens)):  # one scan, not one per token
         # Lone surrogates (JSON escapes like \ud800) cannot be encoded for crfsuite: features only.
         tokens = [_SURROGATE.sub("\ufffd", t) for t in tokens]
-    return vi.model.tagger_.tag(_features(tokens, vi.bi_grams, vi.tri_grams))
+    return model.tagger.tag(_features(tokens, model.bi_grams, model.tri_grams))
 
 
 _Info = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]

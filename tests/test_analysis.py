@@ -83,10 +83,24 @@ def test_segmentation_never_joins_across_lines():
 
 
 def test_fast_features_give_pyvis_own_labels(real_texts):
-    vi = analysis._pyvi()
+    from pyvi.ViTokenizer import ViTokenizer as vi  # pyvi itself, scikit-learn and all
+
+    model = analysis._pyvi()
+    assert (model.bi_grams, model.tri_grams) == (vi.bi_grams, vi.tri_grams)
     for text in real_texts[:60]:
         tokens = [m.group() for m in analysis._PYVI_PATTERN.finditer(text)]
         assert analysis._pyvi_labels(tokens) == vi.model.predict_single(vi.sent2features(tokens, False))
+
+
+def test_the_model_loads_without_scikit_learn():
+    # A worker's first answer waits for the model: pyvi's own module would import scikit-learn (2 s).
+    code = (
+        "import sys; from search_service import analysis; analysis.preload();"
+        "print(analysis.segmented('Bình đẳng giới ở Hà Nội'));"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'sklearn_crfsuite', 'scipy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["Bình_đẳng giới ở Hà_Nội", "[]"]
 
 
 def test_fast_postings_are_whooshs_own():
