@@ -193,10 +193,11 @@ class _ModelUnpickler(pickle.Unpickler):
 
 
 def _pyvi() -> _Pyvi:
-    """pyvi's model, read from the pyvi package's own files on first use (0.4 s, 15 MB).
+    """pyvi's model, read from the pyvi package's own files on first use.
 
-    pyvi.ViTokenizer would import scikit-learn to unpickle its model (2 s before the first query a
-    worker answers, and 60 MB), for a CRF that python-crfsuite alone runs: the model's pickle holds
+    pyvi.ViTokenizer would import scikit-learn to unpickle its model, for a CRF that python-crfsuite
+    alone runs (importing search_service.analysis, then loading the model: 0.9 s and 8 MB this way,
+    3.5 s and 85 MB through pyvi.ViTokenizer, on this machine). The model's pickle holds
     crfsuite's model file, which the tagger opens from memory. The word lists are pyvi's words.txt,
     read as pyvi reads it. tests/test_analysis.py checks the labels against pyvi's own.
     """
