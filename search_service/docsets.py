@@ -287,20 +287,20 @@ class DocSets:
             return nothing, nothing
         # Where each wanted posting's positions start among the term's (sums of the frequencies
         # before it), and where each part's start: without a running sum over every posting.
+        lengths = entry.tf[k].astype(np.int64)
         if len(self.parts) == 1:  # one file (a combined index): no parts to tell apart
-            parts = np.zeros(k.size, dtype=np.int64)
             pf, term = self.parts[0].pf, entry.where[0]
             total = float(pf.pos[term + 1] - pf.pos[term])  # positions of the term: a bound on the sums
-            present, starts, part_firsts = [0], _prefix_sums(entry.tf, k, total), [0]
-        else:
-            bounds = entry.leaf_bounds(self.offsets)
-            parts = np.searchsorted(bounds, k, side="right") - 1
-            found = np.unique(parts)
-            at = np.union1d(k, bounds[found])
-            sums = _prefix_sums(entry.tf, at)
-            starts = sums[np.searchsorted(at, k)]
-            present, part_firsts = found.tolist(), sums[np.searchsorted(at, bounds[found])].tolist()
-        lengths = entry.tf[k].astype(np.int64)
+            starts = _prefix_sums(entry.tf, k, total)
+            positions = pf.positions_at(term, starts, starts + lengths)
+            return np.repeat(entry.ids[k].astype(np.int64), lengths), positions
+        bounds = entry.leaf_bounds(self.offsets)
+        parts = np.searchsorted(bounds, k, side="right") - 1
+        found = np.unique(parts)
+        at = np.union1d(k, bounds[found])
+        sums = _prefix_sums(entry.tf, at)
+        starts = sums[np.searchsorted(at, k)]
+        present, part_firsts = found.tolist(), sums[np.searchsorted(at, bounds[found])].tolist()
         docs_parts, pos_parts = [], []
         for li, first in zip(present, part_firsts, strict=True):
             if entry.where[li] < 0:
