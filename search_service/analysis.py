@@ -239,15 +239,18 @@ def _read_crfsuite(data: bytes) -> tuple[list[str], list[str], list[tuple[int, i
     features, 20 bytes each (type 0: attribute -> label, type 1: label -> label); the label and
     attribute names in CQDB string tables.
     """
-    magic, _, kind, _, _, n_labels, n_attributes, at_features, at_labels, at_attributes = struct.unpack_from(
-        "<4sI4sIIIIIII", data, 0
-    )
-    chunk, _, n_features = struct.unpack_from("<4sII", data, at_features)
-    if (magic, kind, chunk) != (b"lCRF", b"FOMC", b"FEAT"):
-        raise ValueError("pyvi's model is not a crfsuite CRF model")
-    first = at_features + 12
-    features = list(struct.iter_unpack("<IIId", data[first : first + 20 * n_features]))
-    return _cqdb_strings(data, at_labels, n_labels), _cqdb_strings(data, at_attributes, n_attributes), features
+    try:
+        magic, _, kind, _, _, n_labels, n_attributes, at_features, at_labels, at_attributes = struct.unpack_from(
+            "<4sI4sIIIIIII", data, 0
+        )
+        chunk, _, n_features = struct.unpack_from("<4sII", data, at_features)
+        if (magic, kind, chunk) != (b"lCRF", b"FOMC", b"FEAT"):
+            raise ValueError("pyvi's model is not a crfsuite CRF model")
+        first = at_features + 12
+        features = list(struct.iter_unpack("<IIId", data[first : first + 20 * n_features]))
+        return _cqdb_strings(data, at_labels, n_labels), _cqdb_strings(data, at_attributes, n_attributes), features
+    except (struct.error, UnicodeDecodeError) as exc:  # cut short or damaged
+        raise ValueError(f"pyvi's model is not a crfsuite CRF model ({exc})") from None
 
 
 def _cqdb_strings(data: bytes, at: int, count: int) -> list[str]:

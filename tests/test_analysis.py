@@ -97,10 +97,19 @@ def test_the_model_loads_without_scikit_learn():
     code = (
         "import sys; from search_service import analysis; analysis.preload();"
         "print(analysis.segmented('Bình đẳng giới ở Hà Nội'));"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'sklearn_crfsuite', 'scipy')))"
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('sklearn', 'sklearn_crfsuite', 'scipy', 'pycrfsuite')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["Bình_đẳng giới ở Hà_Nội", "[]"]
+
+
+def test_a_model_file_that_is_not_crfsuites_is_refused():
+    model = analysis._pyvi()
+    assert len(model.weights) > 6000 and model.labels == ("B_W", "I_W")
+    for data in (b"", b"\0" * 64, b"lCRF" + b"\0" * 60):
+        with pytest.raises(ValueError, match="not a crfsuite CRF model"):
+            analysis._read_crfsuite(data)
 
 
 def test_fast_postings_are_whooshs_own():
