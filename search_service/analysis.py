@@ -177,7 +177,7 @@ _model: _Pyvi | None = None
 
 
 class _Captured:
-    """Stands in for the scikit-learn classes of pyvi's pickled model: keeps their state only."""
+    """Stands in for the classes of pyvi's pickled model: keeps their state only."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.state: Any = None
@@ -187,10 +187,11 @@ class _Captured:
 
 
 class _ModelUnpickler(pickle.Unpickler):
-    """Unpickles pyvi's model (a sklearn-crfsuite CRF) without importing scikit-learn."""
+    """Unpickles pyvi's model (a sklearn-crfsuite CRF, with python-crfsuite's training log)
+    without importing either, or scikit-learn."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] in ("sklearn_crfsuite", "sklearn"):
+        if module.split(".")[0] in ("sklearn_crfsuite", "sklearn", "pycrfsuite"):
             return type(name, (_Captured,), {})
         return super().find_class(module, name)
 
